@@ -1,0 +1,36 @@
+// The weights of a decoder in architecture-neutral slots. Architecture files (src/arch) fill it
+// from a checkpoint; the model code (src/model) only reads it. Linear weights are (out, in),
+// possibly as transposed views of the stored tensor (GPT-2's Conv1D); undefined = absent.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+namespace lens {
+
+struct LinearWeights {
+  at::Tensor w;  // (out, in)
+  at::Tensor b;  // (out) or undefined
+};
+
+struct NormWeights {
+  at::Tensor w;  // (d)
+  at::Tensor b;  // (d) or undefined (RMSNorm)
+};
+
+struct LayerWeights {
+  NormWeights ln1, ln2;          // ln2 unused by parallel blocks that share one norm
+  LinearWeights q, k, v, o;      // q: (n_head*d_head, d), k/v: (n_head_kv*d_head, d), o: (d, n_head*d_head)
+  LinearWeights up, gate, down;  // up/gate: (d_mlp, d), down: (d, d_mlp); gate undefined for plain MLPs
+};
+
+struct ModelWeights {
+  at::Tensor tok_embed;          // (vocab, d)
+  at::Tensor pos_embed;          // (n_ctx, d), learned positions only
+  std::vector<LayerWeights> layers;
+  NormWeights ln_f;
+  LinearWeights unembed;         // (vocab, d); the same tensor as tok_embed when tied
+};
+
+}  // namespace lens
