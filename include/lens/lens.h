@@ -1,0 +1,89 @@
+// Lenses: map a layer's residual stream to a next-token distribution. The logit lens applies the
+// model's final norm and unembedding directly; the tuned lens first applies a learned per-layer
+// affine translator. run_lens reduces each layer to summary statistics as soon as its logits
+// exist, so layers x positions x vocab logits are never held at once.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lens/model.h"
+
+namespace lens {
+
+/// Lens layer index l: 0 is the embedding output (blocks.0.hook_resid_pre),
+/// l in 1..n_layer is blocks.{l-1}.hook_resid_post.
+std::string lens_layer_hook(int64_t layer);
+
+class Lens {
+ public:
+  virtual ~Lens() = default;
+  /// float32 logits (..., vocab) for residuals `resid` (..., d) taken at lens layer `layer`.
+  virtual at::Tensor logits(int64_t layer, const at::Tensor& resid) const = 0;
+  virtual std::string name() const = 0;  // "logit", "tuned"
+};
+
+class LogitLens : public Lens {
+ public:
+  explicit LogitLens(const Model& model) : model_(model) {}
+  at::Tensor logits(int64_t layer, const at::Tensor& resid) const override;
+  std::string name() const override { return "logit"; }
+
+ private:
+  const Model& model_;
+};
+
+struct LensOptions {
+  int64_t top_k = 5;
+  std::vector<int64_t> layers;     // lens layer indices; empty = all (0..n_layer)
+  std::vector<int64_t> positions;  // empty = all
+  std::vector<int64_t> targets;    // token ids whose rank/prob to report
+};
+
+struct TokenProb {
+  int64_t id = 0;
+  double prob = 0;
+  double logit = 0;
+};
+
+struct TokenRank {
+  int64_t id = 0;
+  int64_t rank = 0;  // 1-based: 1 means the lens's top token
+  double prob = 0;
+};
+
+struct PositionStats {
+  int64_t pos = 0;
+  double entropy = 0;      // nats
+  double kl_to_final = 0;  // KL(final || this layer), nats
+  std::vector<TokenProb> top;
+  TokenRank final_top1;
+  std::vector<TokenRank> targets;
+};
+
+struct LayerStats {
+  int64_t layer = 0;
+  std::string name;  // hook point
+  std::vector<PositionStats> positions;
+};
+
+struct LensResult {
+  std::string lens;  // "logit" | "tuned"
+  std::vector<LayerStats> layers;
+  double final_max_abs_diff = 0;  // last layer through the lens vs the model's own logits
+  double final_tolerance = 0;
+  bool final_ok = false;
+};
+
+/// Runs `model` on `ids` (T) and reports `lens` at the chosen layers and positions.
+/// Throws InputError for an empty sequence or out-of-range layers/positions/targets.
+LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& ids, const LensOptions& opts);
+
+/// Reduces one layer's logits (P, vocab) against the final layer's log-probs (P, vocab).
+LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tensor& final_logprobs,
+                        const std::vector<int64_t>& positions, const LensOptions& opts);
+
+}  // namespace lens

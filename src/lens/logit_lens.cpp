@@ -1,0 +1,143 @@
+// The logit lens and the per-layer reduction shared by all lenses (see lens/lens.h).
+// Statistics are computed in float32 on the lens logits of one layer at a time.
+#include <c10/core/InferenceMode.h>
+
+#include <limits>
+
+#include "lens/error.h"
+#include "lens/lens.h"
+
+namespace lens {
+
+std::string lens_layer_hook(int64_t layer) {
+  return layer == 0 ? block_hook_name(0, "hook_resid_pre") : block_hook_name(layer - 1, "hook_resid_post");
+}
+
+at::Tensor LogitLens::logits(int64_t /*layer*/, const at::Tensor& resid) const {
+  return model_.unembed(model_.final_norm(resid));
+}
+
+namespace {
+
+std::vector<int64_t> to_vec(const at::Tensor& t) {
+  at::Tensor c = t.to(at::kCPU, at::kLong).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
+std::vector<double> to_dvec(const at::Tensor& t) {
+  at::Tensor c = t.to(at::kCPU, at::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+}  // namespace
+
+LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tensor& final_logprobs,
+                        const std::vector<int64_t>& positions, const LensOptions& opts) {
+  const int64_t P = logits.size(0);
+  const int64_t V = logits.size(1);
+  at::Tensor logp = at::log_softmax(logits, -1);                         // (P, V)
+  at::Tensor p = logp.exp();                                             // (P, V)
+  at::Tensor entropy = -(p * logp).sum(-1);                              // (P)
+  at::Tensor kl = (final_logprobs.exp() * (final_logprobs - logp)).sum(-1);  // (P)
+  const int64_t k = std::min(opts.top_k, V);
+  auto top = logits.topk(k, -1);                                         // values, indices: (P, k)
+  at::Tensor top_p = p.gather(1, std::get<1>(top));                      // (P, k)
+
+  // Ranks of the final layer's top-1 token and of the targets: 1 + how many logits beat it.
+  at::Tensor final_top1 = final_logprobs.argmax(-1, /*keepdim=*/true);   // (P, 1)
+  at::Tensor tracked = final_top1;
+  if (!opts.targets.empty()) {
+    at::Tensor t = at::tensor(opts.targets, at::kLong).to(logits.device()).unsqueeze(0).expand({P, -1});
+    tracked = at::cat({final_top1, t}, 1);                               // (P, 1 + n_targets)
+  }
+  at::Tensor tracked_logit = logits.gather(1, tracked);                  // (P, n)
+  at::Tensor rank = (logits.unsqueeze(1) > tracked_logit.unsqueeze(2)).sum(-1) + 1;  // (P, n)
+  at::Tensor tracked_p = p.gather(1, tracked);                           // (P, n)
+
+  const auto v_ent = to_dvec(entropy), v_kl = to_dvec(kl);
+  const auto v_top_id = to_vec(std::get<1>(top));
+  const auto v_top_logit = to_dvec(std::get<0>(top)), v_top_p = to_dvec(top_p);
+  const auto v_tracked = to_vec(tracked), v_rank = to_vec(rank);
+  const auto v_tracked_p = to_dvec(tracked_p);
+  const int64_t n = tracked.size(1);
+
+  LayerStats out;
+  out.layer = layer;
+  out.name = lens_layer_hook(layer);
+  for (int64_t i = 0; i < P; ++i) {
+    PositionStats s;
+    s.pos = positions[i];
+    s.entropy = v_ent[i];
+    s.kl_to_final = std::max(0.0, v_kl[i]);  // tiny negative values are float round-off
+    for (int64_t j = 0; j < k; ++j)
+      s.top.push_back({v_top_id[i * k + j], v_top_p[i * k + j], v_top_logit[i * k + j]});
+    for (int64_t j = 0; j < n; ++j) {
+      TokenRank r{v_tracked[i * n + j], v_rank[i * n + j], v_tracked_p[i * n + j]};
+      if (j == 0) {
+        s.final_top1 = r;
+      } else {
+        s.targets.push_back(r);
+      }
+    }
+    out.positions.push_back(std::move(s));
+  }
+  return out;
+}
+
+LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& ids, const LensOptions& opts) {
+  c10::InferenceMode guard;
+  const auto& cfg = model.config();
+  const int64_t T = static_cast<int64_t>(ids.size());
+  if (T == 0) throw InputError("empty prompt: no tokens to run");
+  if (opts.top_k < 1) throw UsageError("--top-k must be at least 1");
+
+  std::vector<int64_t> positions = opts.positions;
+  if (positions.empty())
+    for (int64_t i = 0; i < T; ++i) positions.push_back(i);
+  for (int64_t p : positions)
+    if (p < 0 || p >= T)
+      throw InputError("position " + std::to_string(p) + " is outside the " + std::to_string(T) + "-token sequence");
+  std::vector<int64_t> layers = opts.layers;
+  if (layers.empty())
+    for (int64_t l = 0; l <= cfg.n_layer; ++l) layers.push_back(l);
+  for (int64_t l : layers)
+    if (l < 0 || l > cfg.n_layer)
+      throw UsageError("layer " + std::to_string(l) + " is outside 0.." + std::to_string(cfg.n_layer));
+  for (int64_t t : opts.targets)
+    if (t < 0 || t >= cfg.vocab_size)
+      throw InputError("target token id " + std::to_string(t) + " is outside the vocabulary (" +
+                       std::to_string(cfg.vocab_size) + ")");
+
+  // Capture only the chosen positions of the chosen layers' residual streams (P, d) each,
+  // plus the last layer, which the run-time check needs.
+  at::Tensor pos_t = at::tensor(positions, at::kLong).to(model.device());
+  std::map<int64_t, at::Tensor> resid;
+  Hooks hooks;
+  std::vector<int64_t> wanted = layers;
+  wanted.push_back(cfg.n_layer);
+  for (int64_t l : wanted) {
+    hooks.on(lens_layer_hook(l), [&resid, l, pos_t](const std::string&, const at::Tensor& x) {
+      resid[l] = x[0].index_select(0, pos_t);  // (P, d)
+    });
+  }
+  at::Tensor id_t = at::tensor(ids, at::kLong).unsqueeze(0);      // (1, T)
+  at::Tensor final_logits = model.forward(id_t, &hooks, pos_t)[0];  // (P, V)
+  at::Tensor final_logprobs = at::log_softmax(final_logits, -1);
+
+  LensResult result;
+  result.lens = lens.name();
+  at::Tensor last = lens.logits(cfg.n_layer, resid.at(cfg.n_layer));
+  result.final_max_abs_diff = (last - final_logits).abs().max().item<double>();
+  // The last layer's lens is the model's own computation; any difference beyond float32
+  // round-off means a hook captured the wrong tensor.
+  result.final_tolerance = 1e-4;
+  result.final_ok = result.final_max_abs_diff <= result.final_tolerance;
+
+  for (int64_t l : layers) {
+    at::Tensor logits = l == cfg.n_layer ? last : lens.logits(l, resid.at(l));  // (P, V)
+    result.layers.push_back(reduce_layer(l, logits, final_logprobs, positions, opts));
+  }
+  return result;
+}
+
+}  // namespace lens

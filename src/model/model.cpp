@@ -1,0 +1,162 @@
+// The decoder: embed -> blocks -> final norm -> unembed, with hook points
+// ("hook_embed", "hook_pos_embed", per-block points, "ln_final.hook_normalized").
+// Loading resolves the architecture, maps weights, and casts them to the requested dtype.
+#include "lens/model.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "arch/arch.h"
+#include "io/checkpoint.h"
+#include "lens/error.h"
+#include "nn/layers.h"
+
+namespace lens {
+
+namespace fs = std::filesystem;
+
+class ModelImpl : public torch::nn::Module {
+ public:
+  ModelImpl(const ModelConfig& cfg, ModelWeights w) : cfg_(cfg), w_(std::move(w)) {
+    ln_f_ = register_module("ln_f", Norm(cfg_, w_.ln_f));
+    rotary_ = register_module("rotary", Rotary(cfg_));
+    for (int64_t l = 0; l < cfg_.n_layer; ++l)
+      blocks_.push_back(register_module("block" + std::to_string(l), Block(cfg_, w_.layers[l], l)));
+    w_.layers.clear();  // the blocks hold their weights now
+  }
+
+  at::Tensor embed(const at::Tensor& ids, Hooks* hooks) {
+    at::Tensor x = at::embedding(w_.tok_embed, ids).to(at::kFloat);  // (B, T, d)
+    if (cfg_.embed_scale != 1.0) x = x * cfg_.embed_scale;
+    if (hooks != nullptr) hooks->emit("hook_embed", x);
+    if (cfg_.pos == PosKind::kLearned) {
+      at::Tensor p = w_.pos_embed.narrow(0, 0, ids.size(1)).to(at::kFloat);  // (T, d)
+      if (hooks != nullptr) hooks->emit("hook_pos_embed", p);
+      x = x + p;
+    }
+    return x;
+  }
+
+  ModelConfig cfg_;
+  ModelWeights w_;
+  Norm ln_f_{nullptr};
+  Rotary rotary_{nullptr};
+  std::vector<Block> blocks_;
+  uint64_t ck_bytes_ = 0;
+  fs::path dir_;
+};
+
+namespace {
+
+at::ScalarType pick_dtype(const std::string& requested, const std::string& ck_dtype, bool cuda) {
+  if (requested == "float32") return at::kFloat;
+  if (requested == "bfloat16") return at::kBFloat16;
+  if (requested == "float16") {
+    // libtorch's CPU kernels have no fast (or, in 1.13, any) float16 matmul.
+    if (!cuda) throw UsageError("--dtype float16 needs --device cuda; on CPU use bfloat16 or float32");
+    return at::kHalf;
+  }
+  if (requested != "auto") throw UsageError("unknown --dtype '" + requested + "' (auto, float32, bfloat16, float16)");
+  if (ck_dtype == "BF16") return at::kBFloat16;
+  if (ck_dtype == "F16") return cuda ? at::kHalf : at::kFloat;
+  return at::kFloat;
+}
+
+// Casts/moves a weight; keeps the zero-copy view when nothing changes.
+at::Tensor place(const at::Tensor& t, at::ScalarType dt, const at::Device& dev) {
+  if (!t.defined()) return t;
+  if (t.scalar_type() == dt && t.device() == dev) return t;
+  return t.to(dev, dt);
+}
+
+void place_linear(LinearWeights& l, at::ScalarType dt, const at::Device& dev) {
+  l.w = place(l.w, dt, dev);
+  l.b = place(l.b, dt, dev);
+}
+
+}  // namespace
+
+std::shared_ptr<Model> Model::load(const fs::path& dir, const LoadOptions& opts) {
+  const fs::path cfg_path = dir / "config.json";
+  if (!fs::is_directory(dir)) throw ModelError(dir.string() + ": not a directory");
+  if (!fs::exists(cfg_path)) throw ModelError(dir.string() + ": no config.json (not a Hugging Face checkpoint directory)");
+  nlohmann::json cj;
+  try {
+    std::ifstream in(cfg_path);
+    cj = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(cfg_path.string() + ": not valid JSON: " + e.what());
+  }
+  const ArchSpec* arch = find_arch(cj);
+  if (arch == nullptr) {
+    std::string got = cj.contains("architectures") ? cj["architectures"].dump() : cj.value("model_type", "(none)");
+    throw ModelError(cfg_path.string() + ": unsupported architecture " + got +
+                     "; supported: " + supported_architectures());
+  }
+  ModelConfig cfg;
+  try {
+    cfg = arch->parse_config(cj);
+  } catch (const ModelError& e) {
+    throw ModelError(dir.string() + "/" + e.what());
+  }
+  Checkpoint ck = Checkpoint::open(dir);
+  ModelWeights w = arch->load_weights(ck, cfg);
+
+  at::Device dev(opts.device);
+  if (dev.is_cuda() && !at::hasCUDA()) throw UsageError("--device " + opts.device + ": this build of libtorch has no CUDA");
+  const at::ScalarType dt = pick_dtype(opts.dtype, ck.main_dtype(), dev.is_cuda());
+  const bool tied = w.unembed.w.is_same(w.tok_embed);
+  w.tok_embed = place(w.tok_embed, dt, dev);
+  w.pos_embed = place(w.pos_embed, at::kFloat, dev);
+  for (auto& lw : w.layers) {
+    for (LinearWeights* l : {&lw.q, &lw.k, &lw.v, &lw.o, &lw.up, &lw.gate, &lw.down}) place_linear(*l, dt, dev);
+    for (NormWeights* n : {&lw.ln1, &lw.ln2}) *n = {place(n->w, at::kFloat, dev), place(n->b, at::kFloat, dev)};
+  }
+  w.ln_f = {place(w.ln_f.w, at::kFloat, dev), place(w.ln_f.b, at::kFloat, dev)};
+  w.unembed.w = tied ? w.tok_embed : place(w.unembed.w, dt, dev);
+  w.unembed.b = place(w.unembed.b, dt, dev);
+
+  std::shared_ptr<Model> m(new Model());
+  m->impl_ = std::make_unique<ModelImpl>(cfg, std::move(w));
+  m->impl_->to(dev);  // rotary tables
+  m->impl_->ck_bytes_ = ck.data_bytes();
+  m->impl_->dir_ = dir;
+  return m;
+}
+
+Model::~Model() = default;
+
+const ModelConfig& Model::config() const { return impl_->cfg_; }
+const fs::path& Model::dir() const { return impl_->dir_; }
+at::ScalarType Model::dtype() const { return impl_->w_.tok_embed.scalar_type(); }
+std::string Model::dtype_name() const {
+  switch (dtype()) {
+    case at::kBFloat16: return "bfloat16";
+    case at::kHalf: return "float16";
+    default: return "float32";
+  }
+}
+at::Device Model::device() const { return impl_->w_.tok_embed.device(); }
+uint64_t Model::checkpoint_bytes() const { return impl_->ck_bytes_; }
+
+at::Tensor Model::forward(const at::Tensor& ids, Hooks* hooks, const at::Tensor& logit_positions) {
+  TORCH_CHECK(ids.dim() == 2, "forward expects ids of shape (B, T), got ", ids.sizes());
+  const auto& cfg = impl_->cfg_;
+  if (ids.size(1) > cfg.n_ctx)
+    throw InputError("sequence of " + std::to_string(ids.size(1)) + " tokens is longer than the model's context (" +
+                     std::to_string(cfg.n_ctx) + ")");
+  if (ids.numel() > 0 && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= cfg.vocab_size))
+    throw InputError("token id out of range [0, " + std::to_string(cfg.vocab_size) + ")");
+  at::Tensor x = impl_->embed(ids.to(device()), hooks);  // (B, T, d)
+  for (auto& block : impl_->blocks_) x = block->forward(x, impl_->rotary_, hooks);
+  if (logit_positions.defined()) x = x.index_select(1, logit_positions.to(device()));  // (B, P, d)
+  at::Tensor normed = final_norm(x);
+  if (hooks != nullptr) hooks->emit("ln_final.hook_normalized", normed);
+  return unembed(normed);
+}
+
+at::Tensor Model::final_norm(const at::Tensor& resid) const { return impl_->ln_f_->forward(resid); }
+
+at::Tensor Model::unembed(const at::Tensor& normed) const { return linear_f32(normed, impl_->w_.unembed); }
+
+}  // namespace lens

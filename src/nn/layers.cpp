@@ -1,0 +1,163 @@
+// Decoder building blocks; see layers.h. Written for clarity over speed except where measured:
+// weights stay in their loaded dtype (bf16 matmuls are ~4x faster on this CPU), everything
+// numerically delicate (norms, softmax, rotary) runs in float32.
+#include "nn/layers.h"
+
+#include <cmath>
+
+namespace lens {
+
+at::Tensor linear_f32(const at::Tensor& x, const LinearWeights& l) {
+  const auto wt = l.w.scalar_type();
+  at::Tensor xin = x.scalar_type() == wt ? x : x.to(wt);
+  at::Tensor y = l.b.defined() ? at::linear(xin, l.w, l.b.to(wt)) : at::linear(xin, l.w);
+  return y.scalar_type() == at::kFloat ? y : y.to(at::kFloat);
+}
+
+NormImpl::NormImpl(const ModelConfig& cfg, const NormWeights& w) : kind_(cfg.norm), eps_(cfg.norm_eps) {
+  w_ = w.w.to(at::kFloat);
+  if (cfg.norm_plus_one) w_ = w_ + 1.0;
+  if (w.b.defined()) b_ = w.b.to(at::kFloat);
+}
+
+at::Tensor NormImpl::forward(const at::Tensor& x) {
+  if (kind_ == NormKind::kLayerNorm) {
+    return at::layer_norm(x, {x.size(-1)}, w_, b_, eps_);
+  }
+  at::Tensor rms = at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  return x * rms * w_;
+}
+
+RotaryImpl::RotaryImpl(const ModelConfig& cfg) : rotary_dim_(cfg.rope.rotary_dim) {
+  if (cfg.pos != PosKind::kRotary) return;
+  const auto& r = cfg.rope;
+  const int64_t half = rotary_dim_ / 2;
+  // inv_freq[i] = theta^(-2i/rotary_dim), computed in double then rounded once.
+  std::vector<double> inv(half);
+  for (int64_t i = 0; i < half; ++i) inv[i] = 1.0 / std::pow(r.theta, (2.0 * i) / rotary_dim_);
+  if (r.scaling_type == "linear") {
+    for (auto& f : inv) f /= r.factor;
+  } else if (r.scaling_type == "llama3") {
+    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth ramp between.
+    const double old_ctx = static_cast<double>(r.original_max_position);
+    const double low_wavelen = old_ctx / r.low_freq_factor;
+    const double high_wavelen = old_ctx / r.high_freq_factor;
+    for (auto& f : inv) {
+      const double wavelen = 2.0 * M_PI / f;
+      if (wavelen > low_wavelen) {
+        f = f / r.factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (old_ctx / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+        f = (1.0 - smooth) * f / r.factor + smooth * f;
+      }
+    }
+  }
+  // HF computes inv_freq in float32 and the angles in float32; do the same so parity holds.
+  at::Tensor inv_t = at::tensor(inv, at::kDouble).to(at::kFloat);                 // (half)
+  at::Tensor pos = at::arange(cfg.n_ctx, at::TensorOptions().dtype(at::kFloat));  // (n_ctx)
+  at::Tensor freqs = at::outer(pos, inv_t);                                        // (n_ctx, half)
+  at::Tensor emb = at::cat({freqs, freqs}, -1);                                    // (n_ctx, rotary_dim)
+  cos_ = register_buffer("cos", emb.cos());
+  sin_ = register_buffer("sin", emb.sin());
+}
+
+at::Tensor RotaryImpl::forward(const at::Tensor& x, int64_t offset) {
+  const int64_t T = x.size(2);
+  const int64_t dh = x.size(3);
+  at::Tensor cos = cos_.narrow(0, offset, T).to(x.device());  // (T, rd)
+  at::Tensor sin = sin_.narrow(0, offset, T).to(x.device());
+  at::Tensor xr = rotary_dim_ == dh ? x : x.narrow(-1, 0, rotary_dim_);
+  const int64_t half = rotary_dim_ / 2;
+  at::Tensor x1 = xr.narrow(-1, 0, half);
+  at::Tensor x2 = xr.narrow(-1, half, half);
+  at::Tensor rotated = at::cat({-x2, x1}, -1);  // rotate_half
+  at::Tensor out = xr * cos + rotated * sin;
+  if (rotary_dim_ == dh) return out;
+  return at::cat({out, x.narrow(-1, rotary_dim_, dh - rotary_dim_)}, -1);
+}
+
+AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int64_t layer)
+    : layer_(layer),
+      n_head_(cfg.n_head),
+      n_head_kv_(cfg.n_head_kv),
+      d_head_(cfg.d_head),
+      scale_(cfg.attn_scale > 0 ? cfg.attn_scale : 1.0 / std::sqrt(static_cast<double>(cfg.d_head))),
+      rotary_(cfg.pos == PosKind::kRotary),
+      q_(w.q),
+      k_(w.k),
+      v_(w.v),
+      o_(w.o) {}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks) {
+  const int64_t B = x.size(0), T = x.size(1);
+  at::Tensor q = linear_f32(x, q_).view({B, T, n_head_, d_head_}).transpose(1, 2);     // (B, H, T, dh)
+  at::Tensor k = linear_f32(x, k_).view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)
+  at::Tensor v = linear_f32(x, v_).view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)
+  if (rotary_) {
+    q = rotary->forward(q);
+    k = rotary->forward(k);
+  }
+  if (n_head_kv_ != n_head_) {  // grouped-query attention: each kv head serves n_head / n_head_kv heads
+    k = k.repeat_interleave(n_head_ / n_head_kv_, 1);
+    v = v.repeat_interleave(n_head_ / n_head_kv_, 1);
+  }
+  if (hooks != nullptr) {
+    hooks->emit_block(layer_, "attn.hook_q", q);
+    hooks->emit_block(layer_, "attn.hook_k", k);
+  }
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) * scale_;  // (B, H, T, T)
+  at::Tensor causal = at::ones({T, T}, x.options().dtype(at::kBool)).triu(1);
+  scores.masked_fill_(causal, -std::numeric_limits<float>::infinity());
+  at::Tensor pattern = at::softmax(scores, -1);  // (B, H, T, T)
+  if (hooks != nullptr) hooks->emit_block(layer_, "attn.hook_pattern", pattern);
+  at::Tensor z = at::matmul(pattern, v);                              // (B, H, T, dh)
+  z = z.transpose(1, 2).reshape({B, T, n_head_ * d_head_});           // (B, T, H*dh)
+  return linear_f32(z, o_);
+}
+
+MlpImpl::MlpImpl(const ModelConfig& cfg, const LayerWeights& w)
+    : kind_(cfg.mlp), up_(w.up), gate_(w.gate), down_(w.down) {}
+
+at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  at::Tensor h;
+  switch (kind_) {
+    case MlpKind::kGelu: h = at::gelu(linear_f32(x, up_)); break;
+    case MlpKind::kGeluTanh: h = at::gelu(linear_f32(x, up_), "tanh"); break;
+    case MlpKind::kSwiGlu: h = at::silu(linear_f32(x, gate_)) * linear_f32(x, up_); break;
+    case MlpKind::kGeGluTanh: h = at::gelu(linear_f32(x, gate_), "tanh") * linear_f32(x, up_); break;
+  }
+  return linear_f32(h, down_);  // (B, T, d)
+}
+
+BlockImpl::BlockImpl(const ModelConfig& cfg, const LayerWeights& w, int64_t layer)
+    : layer_(layer), parallel_(cfg.parallel_attn) {
+  ln1_ = register_module("ln1", Norm(cfg, w.ln1));
+  ln2_ = register_module("ln2", Norm(cfg, w.ln2));
+  attn_ = register_module("attn", Attention(cfg, w, layer));
+  mlp_ = register_module("mlp", Mlp(cfg, w));
+}
+
+at::Tensor BlockImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks) {
+  auto emit = [&](const char* point, const at::Tensor& t) {
+    if (hooks != nullptr) hooks->emit_block(layer_, point, t);
+  };
+  emit("hook_resid_pre", x);
+  at::Tensor attn_out = attn_->forward(ln1_->forward(x), rotary, hooks);
+  emit("hook_attn_out", attn_out);
+  at::Tensor out;
+  if (parallel_) {
+    at::Tensor mlp_out = mlp_->forward(ln2_->forward(x));
+    emit("hook_mlp_out", mlp_out);
+    out = x + attn_out + mlp_out;
+  } else {
+    at::Tensor mid = x + attn_out;
+    emit("hook_resid_mid", mid);
+    at::Tensor mlp_out = mlp_->forward(ln2_->forward(mid));
+    emit("hook_mlp_out", mlp_out);
+    out = mid + mlp_out;
+  }
+  emit("hook_resid_post", out);
+  return out;
+}
+
+}  // namespace lens

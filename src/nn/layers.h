@@ -1,0 +1,85 @@
+// Building blocks of a decoder (torch::nn modules): norm, rotary embedding, attention, MLP, block.
+// Activations are float32 throughout (residual stream, norms, softmax); weights may be bf16/f16,
+// in which case inputs are cast for the matmul and the result cast back to float32.
+// Shapes: B batch, T positions, d d_model, H n_head, Hkv n_head_kv, dh d_head.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include "lens/config.h"
+#include "lens/hooks.h"
+#include "model/weights.h"
+
+namespace lens {
+
+/// y = x W^T + b with W possibly in a lower precision; x and y are float32.
+at::Tensor linear_f32(const at::Tensor& x, const LinearWeights& l);
+
+class NormImpl : public torch::nn::Module {
+ public:
+  NormImpl(const ModelConfig& cfg, const NormWeights& w);
+  at::Tensor forward(const at::Tensor& x);  // (..., d) -> (..., d), float32
+
+ private:
+  NormKind kind_;
+  double eps_;
+  at::Tensor w_;  // (d) float32; already 1 + w for Gemma-style norms
+  at::Tensor b_;  // (d) float32 or undefined
+};
+TORCH_MODULE(Norm);
+
+class RotaryImpl : public torch::nn::Module {
+ public:
+  explicit RotaryImpl(const ModelConfig& cfg);
+  /// Rotates the first rotary_dim dims of each head (rotate_half layout). x: (B, H, T, dh).
+  at::Tensor forward(const at::Tensor& x, int64_t offset = 0);
+
+ private:
+  int64_t rotary_dim_;
+  at::Tensor cos_;  // (n_ctx, rotary_dim)
+  at::Tensor sin_;  // (n_ctx, rotary_dim)
+};
+TORCH_MODULE(Rotary);
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int64_t layer);
+  /// x: (B, T, d) normed input -> (B, T, d) attention output (before the residual add).
+  at::Tensor forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks);
+
+ private:
+  int64_t layer_, n_head_, n_head_kv_, d_head_;
+  double scale_;
+  bool rotary_;
+  LinearWeights q_, k_, v_, o_;
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(const ModelConfig& cfg, const LayerWeights& w);
+  at::Tensor forward(const at::Tensor& x);  // (B, T, d) -> (B, T, d)
+
+ private:
+  MlpKind kind_;
+  LinearWeights up_, gate_, down_;
+};
+TORCH_MODULE(Mlp);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(const ModelConfig& cfg, const LayerWeights& w, int64_t layer);
+  /// x: (B, T, d) residual stream before the block -> after it. Emits the block's hook points.
+  at::Tensor forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks);
+
+ private:
+  int64_t layer_;
+  bool parallel_;
+  Norm ln1_{nullptr}, ln2_{nullptr};
+  Attention attn_{nullptr};
+  Mlp mlp_{nullptr};
+};
+TORCH_MODULE(Block);
+
+}  // namespace lens

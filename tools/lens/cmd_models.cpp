@@ -1,0 +1,82 @@
+// `lens models`: every model that resolves (registry aliases, $LENS_MODEL_PATH, the Hugging Face
+// cache), with its architecture and whether lens supports it.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "arch/arch.h"
+#include "commands.h"
+#include "lens/output.h"
+#include "lens/registry.h"
+
+namespace lens::cli {
+
+namespace {
+
+struct ModelsOptions {
+  bool json = false;
+  bool all = false;
+};
+
+// Architecture named by a checkpoint's config.json ("" when unreadable).
+std::string read_architecture(const std::filesystem::path& dir, bool* supported) {
+  *supported = false;
+  try {
+    std::ifstream in(dir / "config.json");
+    auto j = nlohmann::json::parse(in);
+    *supported = find_arch(j) != nullptr;
+    if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
+      return j["architectures"][0].get<std::string>();
+    return j.value("model_type", "");
+  } catch (const std::exception&) {
+    return "(unreadable config.json)";
+  }
+}
+
+void run_models(const ModelsOptions& o) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& m : list_models()) {
+    bool supported = false;
+    std::string arch;
+    if (!m.path.empty()) {
+      arch = read_architecture(m.path, &supported);
+    } else {
+      if (!o.all) continue;
+      for (const auto& e : registry())
+        if (e.alias == m.name) arch = e.architecture;
+      supported = find_arch(nlohmann::json{{"architectures", {arch}}}) != nullptr;
+    }
+    rows.push_back({{"name", m.name}, {"repo", m.repo}, {"path", m.path.string()}, {"source", m.source},
+                    {"architecture", arch}, {"supported", supported}, {"found", !m.path.empty()}});
+  }
+  if (o.json) {
+    std::cout << dump_json({{"schema_version", kSchemaVersion}, {"models", rows}}, 2) << std::endl;
+    return;
+  }
+  if (rows.empty()) {
+    std::cout << "no models found. Set LENS_MODEL_PATH to a directory of Hugging Face checkpoints, or use the "
+                 "Hugging Face cache; 'lens models --all' lists the known aliases.\n";
+    return;
+  }
+  std::cout << fmt::format("{:<22} {:<24} {:<9} {:<16} {}\n", "NAME", "ARCHITECTURE", "SUPPORTED", "SOURCE", "PATH");
+  for (const auto& r : rows) {
+    std::cout << fmt::format("{:<22} {:<24} {:<9} {:<16} {}\n", r["name"].get<std::string>(),
+                             r["architecture"].get<std::string>(), r["supported"].get<bool>() ? "yes" : "no",
+                             r["found"].get<bool>() ? r["source"].get<std::string>() : "(not found)",
+                             r["path"].get<std::string>());
+  }
+}
+
+}  // namespace
+
+void setup_models(CLI::App& app) {
+  auto opts = std::make_shared<ModelsOptions>();
+  auto* cmd = app.add_subcommand("models", "List models that resolve, with architecture and support");
+  cmd->add_flag("--json", opts->json, "Print JSON");
+  cmd->add_flag("--all", opts->all, "Also list registry aliases that are not found locally");
+  cmd->callback([opts] { run_models(*opts); });
+}
+
+}  // namespace lens::cli

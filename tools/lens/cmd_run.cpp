@@ -1,0 +1,176 @@
+// `lens run`: load a model, tokenize a prompt (or take token ids), run the logit lens at every
+// chosen layer and position, print a table or write JSON. Flag parsing and output only; the
+// work is in the library (Model, run_lens, run_document_json).
+#include <unistd.h>
+
+#include <chrono>
+#include <fmt/format.h>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "lens/error.h"
+#include "lens/lens.h"
+#include "lens/model.h"
+#include "lens/output.h"
+#include "lens/registry.h"
+#include "lens/tokenizer.h"
+#include "util/atomic_file.h"
+
+namespace lens::cli {
+
+namespace {
+
+struct RunOptions {
+  std::string model;
+  std::string prompt;
+  bool have_prompt = false;
+  std::string token_ids;
+  int top_k = 5;
+  std::string layers = "all";
+  std::string positions = "all";
+  std::vector<std::string> targets;
+  std::vector<int64_t> target_ids;
+  bool json = false;
+  std::string output;
+  int threads = 0;
+  std::string dtype = "auto";
+  std::string device = "cpu";
+  bool no_special = false;
+  bool quiet = false;
+};
+
+// "all" | "last" | "first" | list of N and A-B ranges; negative N counts from the end (-1 = last).
+std::vector<int64_t> parse_spec(const std::string& spec, int64_t count, const std::string& flag) {
+  std::vector<int64_t> out;
+  if (spec == "all") {
+    for (int64_t i = 0; i < count; ++i) out.push_back(i);
+    return out;
+  }
+  if (spec == "last") return {count - 1};
+  if (spec == "first") return {0};
+  auto fix = [&](int64_t v) {
+    const int64_t r = v < 0 ? count + v : v;
+    if (r < 0 || r >= count)
+      throw UsageError(fmt::format("{}: {} is outside 0..{}", flag, v, count - 1));
+    return r;
+  };
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto dash = item.find('-', 1);  // a leading '-' is a sign
+    if (dash != std::string::npos) {
+      const auto a = parse_int_list(item.substr(0, dash), flag).at(0);
+      const auto b = parse_int_list(item.substr(dash + 1), flag).at(0);
+      for (int64_t v = fix(a); v <= fix(b); ++v) out.push_back(v);
+    } else {
+      out.push_back(fix(parse_int_list(item, flag).at(0)));
+    }
+  }
+  if (out.empty()) throw UsageError(flag + ": nothing selected by '" + spec + "'");
+  return out;
+}
+
+void run_run(const RunOptions& o) {
+  set_quiet(o.quiet);
+  set_threads(o.threads);
+  if (o.have_prompt == !o.token_ids.empty()) throw UsageError("give exactly one of --prompt and --token-ids");
+  const auto t0 = std::chrono::steady_clock::now();
+  ResolvedModel resolved = resolve_model(o.model);
+  LoadOptions lo;
+  lo.dtype = o.dtype;
+  lo.device = o.device;
+  std::shared_ptr<Model> model = Model::load(resolved.path, lo);
+  const ModelConfig& cfg = model->config();
+  std::unique_ptr<Tokenizer> tok = load_tokenizer(resolved.path);
+  const auto t1 = std::chrono::steady_clock::now();
+  log(fmt::format("loaded {} ({}, {} layers, d_model {}, {}) from {} in {:.2f} s", resolved.name, cfg.architecture,
+                  cfg.n_layer, cfg.d_model, model->dtype_name(), resolved.path.string(),
+                  std::chrono::duration<double>(t1 - t0).count()));
+
+  std::vector<int64_t> ids;
+  if (o.have_prompt) {
+    if (o.prompt.empty()) throw InputError("empty prompt");
+    if (!tok)
+      throw ModelError(resolved.path.string() + " has no tokenizer files (tokenizer.model, tokenizer.json, "
+                       "vocab.json + merges.txt); pass --token-ids instead of --prompt");
+    ids = tok->encode(o.prompt, !o.no_special);
+    if (ids.empty()) throw InputError("the prompt encodes to no tokens");
+  } else {
+    ids = parse_int_list(o.token_ids, "--token-ids");
+  }
+  for (int64_t id : ids)
+    if (id < 0 || id >= cfg.vocab_size)
+      throw InputError(fmt::format("token id {} is outside the vocabulary (size {})", id, cfg.vocab_size));
+  if (static_cast<int64_t>(ids.size()) > cfg.n_ctx)
+    throw InputError(fmt::format("the prompt is {} tokens, longer than the model's context of {}", ids.size(), cfg.n_ctx));
+
+  LensOptions lens_opts;
+  lens_opts.top_k = o.top_k;
+  lens_opts.layers = parse_spec(o.layers, cfg.n_layer + 1, "--layers");
+  lens_opts.positions = parse_spec(o.positions, static_cast<int64_t>(ids.size()), "--positions");
+  lens_opts.targets = o.target_ids;
+  for (const auto& t : o.targets) {
+    if (!tok) throw UsageError("--target needs a tokenizer; use --target-id");
+    auto tids = tok->encode(t, false);
+    if (tids.empty()) throw UsageError("--target '" + t + "' encodes to no tokens");
+    if (tids.size() > 1) log(fmt::format("note: --target '{}' is {} tokens; using its first", t, tids.size()));
+    lens_opts.targets.push_back(tids.front());
+  }
+
+  LogitLens lens(*model);
+  RunDocument doc;
+  doc.model = {resolved.name, resolved.path.string(), cfg.architecture, cfg.n_layer, cfg.d_model,
+               cfg.n_head,    cfg.vocab_size,         model->dtype_name()};
+  TokenNamer namer = [&tok](int64_t id) { return tok ? tok->token_text(id) : "[" + std::to_string(id) + "]"; };
+  if (o.have_prompt) doc.prompt = o.prompt;
+  for (int64_t id : ids) doc.tokens.push_back({id, namer(id)});
+  doc.lenses.push_back(run_lens(*model, lens, ids, lens_opts));
+  const auto t2 = std::chrono::steady_clock::now();
+  log(fmt::format("ran {} tokens in {:.2f} s", ids.size(), std::chrono::duration<double>(t2 - t1).count()));
+  if (!doc.lenses.front().final_ok)
+    log(fmt::format("warning: last layer through the lens differs from the model's logits by {:.3g}",
+                    doc.lenses.front().final_max_abs_diff));
+
+  if (o.json || !o.output.empty()) {
+    const std::string text = dump_json(run_document_json(doc, namer), o.json && o.output.empty() ? 2 : -1) + "\n";
+    if (!o.output.empty()) {
+      write_file_atomic(o.output, text);
+      log("wrote " + o.output);
+    }
+    if (o.json && o.output.empty()) std::cout << text;
+    return;
+  }
+  std::cout << lens_table(doc, doc.lenses.front(), namer, terminal_width());
+}
+
+}  // namespace
+
+void setup_run(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  auto* cmd = app.add_subcommand("run", "Run the logit lens on a prompt");
+  cmd->add_option("-m,--model", o->model, "Model directory, alias (see 'lens models') or HF repo id")->required();
+  auto* prompt = cmd->add_option("-p,--prompt", o->prompt, "Prompt text");
+  auto* ids = cmd->add_option("--token-ids", o->token_ids, "Comma-separated token ids instead of a prompt");
+  prompt->excludes(ids);
+  cmd->add_option("-k,--top-k", o->top_k, "Top tokens per layer and position")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("--layers", o->layers, "Lens layers: all, or a list like 0,3,10-12,-1 (0 = embeddings)")->capture_default_str();
+  cmd->add_option("--positions", o->positions, "Positions: all, last, or a list like 0,5,-1")->capture_default_str();
+  cmd->add_option("--target", o->targets, "Token (text) whose rank and probability to report; repeatable");
+  cmd->add_option("--target-id", o->target_ids, "Token id whose rank and probability to report; repeatable");
+  cmd->add_flag("--json", o->json, "Print JSON on stdout instead of the table");
+  cmd->add_option("-o,--output", o->output, "Write JSON to this file (atomically)");
+  cmd->add_option("-t,--threads", o->threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--dtype", o->dtype, "Weight dtype")
+      ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}))
+      ->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
+  cmd->add_flag("--no-special", o->no_special, "Do not add special tokens (BOS) when tokenizing");
+  cmd->add_flag("-q,--quiet", o->quiet, "No log lines on stderr");
+  cmd->callback([o, prompt] {
+    o->have_prompt = prompt->count() > 0;
+    run_run(*o);
+  });
+}
+
+}  // namespace lens::cli

@@ -1,0 +1,27 @@
+// Subcommands of the `lens` tool: each file tools/lens/cmd_<name>.cpp registers one with
+// setup_<name>(app) and does nothing but parse flags and call the library.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace lens::cli {
+
+void setup_run(CLI::App& app);
+void setup_models(CLI::App& app);
+
+/// Parses "1,2,3" into integers; throws UsageError naming `flag` on anything else.
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);
+
+/// Sets libtorch's intra-op threads (0 = number of cores).
+void set_threads(int n);
+
+/// Terminal width for tables (COLUMNS, the tty, or 120).
+int terminal_width();
+
+/// Logs a line on stderr unless --quiet.
+void log(const std::string& line);
+void set_quiet(bool quiet);
+
+}  // namespace lens::cli

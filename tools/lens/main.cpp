@@ -1,0 +1,94 @@
+// Entry point of the `lens` tool: registers the subcommands, parses, and maps every error to one
+// "error: ..." line on stderr and a documented exit code (README.md "Exit codes").
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <ATen/Parallel.h>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "commands.h"
+#include "lens/error.h"
+
+namespace lens::cli {
+
+namespace {
+bool g_quiet = false;
+}
+
+void set_quiet(bool quiet) { g_quiet = quiet; }
+void log(const std::string& line) {
+  if (!g_quiet) std::cerr << line << std::endl;
+}
+
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag) {
+  std::vector<int64_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size()) throw UsageError(flag + ": '" + item + "' is not an integer");
+    out.push_back(v);
+  }
+  if (out.empty()) throw UsageError(flag + ": empty list");
+  return out;
+}
+
+void set_threads(int n) {
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+}
+
+int terminal_width() {
+  if (const char* c = std::getenv("COLUMNS")) {
+    int w = std::atoi(c);
+    if (w > 20) return w;
+  }
+  struct winsize ws {};
+  if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) return ws.ws_col;
+  return 120;
+}
+
+}  // namespace lens::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"lens: see what a language model believes at every layer (logit lens, tuned lens, attention)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "lens 0.1.0");
+  lens::cli::setup_run(app);
+  lens::cli::setup_models(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << "\n(run 'lens --help' for usage)" << std::endl;
+    return static_cast<int>(lens::ExitCode::kUsage);
+  } catch (const lens::Error& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return static_cast<int>(e.code());
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << std::endl;
+    return static_cast<int>(lens::ExitCode::kInternal);
+  } catch (const std::bad_alloc&) {
+    std::cerr << "error: out of memory" << std::endl;
+    return static_cast<int>(lens::ExitCode::kInternal);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return static_cast<int>(lens::ExitCode::kInternal);
+  }
+  return 0;
+}
