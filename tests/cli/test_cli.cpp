@@ -122,7 +122,11 @@ TEST(Cli, BadInputGivesOneClearLineAndNoFile) {
   for (const auto& c : cases) {
     Result r = run_lens_cli(c.args + o);
     EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.err;
-    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << c.args << "\n" << r.err;
+    // Log lines may precede it; the error itself is the one last line, starting "error: ".
+    const auto at = r.err.rfind("error: ");
+    ASSERT_NE(at, std::string::npos) << c.args << "\n" << r.err;
+    EXPECT_TRUE(at == 0 || r.err[at - 1] == '\n') << r.err;
+    EXPECT_EQ(r.err.find('\n', at), r.err.size() - 1) << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
     EXPECT_FALSE(fs::exists(out)) << c.args;
   }
@@ -174,9 +178,6 @@ TEST(Cli, ResolvesAliasThroughModelPathAndHfCache) {
   fs::create_directories(home / "hub" / "models--openai-community--gpt2" / "refs");
   std::ofstream(home / "hub" / "models--openai-community--gpt2" / "refs" / "main") << "abc123";
   for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(test::fixtures_dir() / "tiny-gpt2" / f, snap / f);
-  Result r = run_lens_cli("run --model gpt2 --token-ids 1,2 --json");
-  (void)r;
-  r = run_lens_cli("run --model gpt2 --token-ids 1,2 --json");
   const std::string env = "HF_HOME=" + home.string() + " HOME=/nonexistent ";
   const std::string cmd = env + std::string(LENS_BINARY) + " run --model gpt2 --token-ids 1,2 --json 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");

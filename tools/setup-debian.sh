@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what lens needs to build and test on Debian 12 (run as root, or with sudo available).
+# libopenblas0-pthread matters for speed: Debian's libtorch uses whatever libblas.so.3 is
+# selected, and the reference BLAS is 28x slower for float32 matmuls (../shared/PERF.md).
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libtorch-dev libopenblas0-pthread
+  libsentencepiece-dev libpcre2-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+echo "setup: all build dependencies present"
