@@ -38,10 +38,15 @@ class LogitLens : public Lens {
 
 struct LensOptions {
   int64_t top_k = 5;
-  std::vector<int64_t> layers;     // lens layer indices; empty = all (0..n_layer)
-  std::vector<int64_t> positions;  // empty = all
-  std::vector<int64_t> targets;    // token ids whose rank/prob to report
+  std::string layers = "all";     // index spec over lens layers 0..n_layer (see parse_index_spec)
+  std::string positions = "all";  // index spec over the prompt's positions
+  std::vector<int64_t> targets;   // token ids whose rank/prob to report
 };
+
+/// Parses an index spec over `count` items: "all", "first", "last", or a comma list of indices
+/// and ranges "A-B"; negative indices count from the end (-1 = last). Throws UsageError naming
+/// `what` for anything out of range or malformed.
+std::vector<int64_t> parse_index_spec(const std::string& spec, int64_t count, const std::string& what);
 
 struct TokenProb {
   int64_t id = 0;

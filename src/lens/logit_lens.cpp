@@ -17,6 +17,46 @@ at::Tensor LogitLens::logits(int64_t /*layer*/, const at::Tensor& resid) const {
   return model_.unembed(model_.final_norm(resid));
 }
 
+std::vector<int64_t> parse_index_spec(const std::string& spec, int64_t count, const std::string& what) {
+  std::vector<int64_t> out;
+  if (spec == "all") {
+    for (int64_t i = 0; i < count; ++i) out.push_back(i);
+    return out;
+  }
+  if (spec == "last") return {count - 1};
+  if (spec == "first") return {0};
+  auto parse_one = [&](const std::string& text) {
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (text.empty() || used != text.size())
+      throw UsageError(what + ": '" + text + "' is not an index (use all, first, last, N, A-B, -1)");
+    const int64_t r = v < 0 ? count + v : v;
+    if (r < 0 || r >= count)
+      throw UsageError(what + ": " + std::to_string(v) + " is outside 0.." + std::to_string(count - 1));
+    return r;
+  };
+  size_t start = 0;
+  while (start <= spec.size()) {
+    size_t comma = spec.find(',', start);
+    if (comma == std::string::npos) comma = spec.size();
+    const std::string item = spec.substr(start, comma - start);
+    const size_t dash = item.find('-', 1);  // a leading '-' is a sign
+    if (dash != std::string::npos && item[dash - 1] != '-') {
+      const int64_t a = parse_one(item.substr(0, dash)), b = parse_one(item.substr(dash + 1));
+      for (int64_t v = a; v <= b; ++v) out.push_back(v);
+    } else {
+      out.push_back(parse_one(item));
+    }
+    start = comma + 1;
+  }
+  return out;
+}
+
 namespace {
 
 std::vector<int64_t> to_vec(const at::Tensor& t) {
@@ -35,10 +75,16 @@ LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tenso
                         const std::vector<int64_t>& positions, const LensOptions& opts) {
   const int64_t P = logits.size(0);
   const int64_t V = logits.size(1);
-  at::Tensor logp = at::log_softmax(logits, -1);                         // (P, V)
-  at::Tensor p = logp.exp();                                             // (P, V)
-  at::Tensor entropy = -(p * logp).sum(-1);                              // (P)
-  at::Tensor kl = (final_logprobs.exp() * (final_logprobs - logp)).sum(-1);  // (P)
+  // Row-wise dot products go through bmm to avoid (P, V) temporaries: dot(a, b) per row.
+  auto row_dot = [](const at::Tensor& a, const at::Tensor& b) {
+    return at::bmm(a.unsqueeze(1), b.unsqueeze(2)).view({-1});  // (P)
+  };
+  at::Tensor logp = logits - at::logsumexp(logits, -1, /*keepdim=*/true);  // (P, V)
+  at::Tensor p = logp.exp();                                                // (P, V)
+  at::Tensor entropy = -row_dot(p, logp);                                   // (P)
+  // KL(final || layer) = sum p_f log p_f - sum p_f log p_layer
+  at::Tensor final_p = final_logprobs.exp();
+  at::Tensor kl = row_dot(final_p, final_logprobs) - row_dot(final_p, logp);  // (P)
   const int64_t k = std::min(opts.top_k, V);
   auto top = logits.topk(k, -1);                                         // values, indices: (P, k)
   at::Tensor top_p = p.gather(1, std::get<1>(top));                      // (P, k)
@@ -91,18 +137,8 @@ LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& 
   if (T == 0) throw InputError("empty prompt: no tokens to run");
   if (opts.top_k < 1) throw UsageError("--top-k must be at least 1");
 
-  std::vector<int64_t> positions = opts.positions;
-  if (positions.empty())
-    for (int64_t i = 0; i < T; ++i) positions.push_back(i);
-  for (int64_t p : positions)
-    if (p < 0 || p >= T)
-      throw InputError("position " + std::to_string(p) + " is outside the " + std::to_string(T) + "-token sequence");
-  std::vector<int64_t> layers = opts.layers;
-  if (layers.empty())
-    for (int64_t l = 0; l <= cfg.n_layer; ++l) layers.push_back(l);
-  for (int64_t l : layers)
-    if (l < 0 || l > cfg.n_layer)
-      throw UsageError("layer " + std::to_string(l) + " is outside 0.." + std::to_string(cfg.n_layer));
+  const std::vector<int64_t> positions = parse_index_spec(opts.positions, T, "--positions");
+  const std::vector<int64_t> layers = parse_index_spec(opts.layers, cfg.n_layer + 1, "--layers");
   for (int64_t t : opts.targets)
     if (t < 0 || t >= cfg.vocab_size)
       throw InputError("target token id " + std::to_string(t) + " is outside the vocabulary (" +

@@ -64,7 +64,7 @@ TEST(Cli, RunPromptWritesValidJson) {
     for (const auto& p : layer["positions"]) {
       double sum = 0;
       for (const auto& t : p["top"]) sum += t["prob"].get<double>();
-      EXPECT_LE(sum, 1.0 + 1e-6);
+      EXPECT_LE(sum, 1.0 + 1e-5);  // float32 softmax: each prob carries ~1e-7 relative error
       EXPECT_GE(p["entropy"].get<double>(), 0.0);
       EXPECT_GE(p["kl_to_final"].get<double>(), 0.0);
     }

@@ -75,7 +75,7 @@ TEST(Stories260K, LogitLensEndsAtTheModelsPrediction) {
   auto model = Model::load(dir, {"float32", "cpu"});
   LogitLens lens(*model);
   LensOptions opts;
-  opts.positions = {11};
+  opts.positions = "11";
   opts.targets = {395};
   const auto ids = test::read_json(test::shared_dir() / "reference" / "stories260K" / "logits_prompt.ids.json")
                        ["prompt_token_ids"].get<std::vector<int64_t>>();

@@ -14,6 +14,7 @@
 #include "lens/model.h"
 #include "lens/output.h"
 #include "lens/registry.h"
+#include "lens/runner.h"
 #include "lens/tokenizer.h"
 #include "util/atomic_file.h"
 
@@ -40,37 +41,6 @@ struct RunOptions {
   bool quiet = false;
 };
 
-// "all" | "last" | "first" | list of N and A-B ranges; negative N counts from the end (-1 = last).
-std::vector<int64_t> parse_spec(const std::string& spec, int64_t count, const std::string& flag) {
-  std::vector<int64_t> out;
-  if (spec == "all") {
-    for (int64_t i = 0; i < count; ++i) out.push_back(i);
-    return out;
-  }
-  if (spec == "last") return {count - 1};
-  if (spec == "first") return {0};
-  auto fix = [&](int64_t v) {
-    const int64_t r = v < 0 ? count + v : v;
-    if (r < 0 || r >= count)
-      throw UsageError(fmt::format("{}: {} is outside 0..{}", flag, v, count - 1));
-    return r;
-  };
-  std::stringstream ss(spec);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const auto dash = item.find('-', 1);  // a leading '-' is a sign
-    if (dash != std::string::npos) {
-      const auto a = parse_int_list(item.substr(0, dash), flag).at(0);
-      const auto b = parse_int_list(item.substr(dash + 1), flag).at(0);
-      for (int64_t v = fix(a); v <= fix(b); ++v) out.push_back(v);
-    } else {
-      out.push_back(fix(parse_int_list(item, flag).at(0)));
-    }
-  }
-  if (out.empty()) throw UsageError(flag + ": nothing selected by '" + spec + "'");
-  return out;
-}
-
 void run_run(const RunOptions& o) {
   set_quiet(o.quiet);
   set_threads(o.threads);
@@ -88,27 +58,10 @@ void run_run(const RunOptions& o) {
                   cfg.n_layer, cfg.d_model, model->dtype_name(), resolved.path.string(),
                   std::chrono::duration<double>(t1 - t0).count()));
 
-  std::vector<int64_t> ids;
-  if (o.have_prompt) {
-    if (o.prompt.empty()) throw InputError("empty prompt");
-    if (!tok)
-      throw ModelError(resolved.path.string() + " has no tokenizer files (tokenizer.model, tokenizer.json, "
-                       "vocab.json + merges.txt); pass --token-ids instead of --prompt");
-    ids = tok->encode(o.prompt, !o.no_special);
-    if (ids.empty()) throw InputError("the prompt encodes to no tokens");
-  } else {
-    ids = parse_int_list(o.token_ids, "--token-ids");
-  }
-  for (int64_t id : ids)
-    if (id < 0 || id >= cfg.vocab_size)
-      throw InputError(fmt::format("token id {} is outside the vocabulary (size {})", id, cfg.vocab_size));
-  if (static_cast<int64_t>(ids.size()) > cfg.n_ctx)
-    throw InputError(fmt::format("the prompt is {} tokens, longer than the model's context of {}", ids.size(), cfg.n_ctx));
-
   LensOptions lens_opts;
   lens_opts.top_k = o.top_k;
-  lens_opts.layers = parse_spec(o.layers, cfg.n_layer + 1, "--layers");
-  lens_opts.positions = parse_spec(o.positions, static_cast<int64_t>(ids.size()), "--positions");
+  lens_opts.layers = o.layers;
+  lens_opts.positions = o.positions;
   lens_opts.targets = o.target_ids;
   for (const auto& t : o.targets) {
     if (!tok) throw UsageError("--target needs a tokenizer; use --target-id");
@@ -117,17 +70,19 @@ void run_run(const RunOptions& o) {
     if (tids.size() > 1) log(fmt::format("note: --target '{}' is {} tokens; using its first", t, tids.size()));
     lens_opts.targets.push_back(tids.front());
   }
+  PromptInput in;
+  if (o.have_prompt) {
+    in.text = o.prompt;
+  } else {
+    in.ids = parse_int_list(o.token_ids, "--token-ids");
+  }
+  in.add_special = !o.no_special;
 
   LogitLens lens(*model);
-  RunDocument doc;
-  doc.model = {resolved.name, resolved.path.string(), cfg.architecture, cfg.n_layer, cfg.d_model,
-               cfg.n_head,    cfg.vocab_size,         model->dtype_name()};
-  TokenNamer namer = [&tok](int64_t id) { return tok ? tok->token_text(id) : "[" + std::to_string(id) + "]"; };
-  if (o.have_prompt) doc.prompt = o.prompt;
-  for (int64_t id : ids) doc.tokens.push_back({id, namer(id)});
-  doc.lenses.push_back(run_lens(*model, lens, ids, lens_opts));
+  RunDocument doc = run_prompt(*model, tok.get(), resolved.name, {&lens}, in, lens_opts);
+  const TokenNamer namer = make_namer(tok.get());
   const auto t2 = std::chrono::steady_clock::now();
-  log(fmt::format("ran {} tokens in {:.2f} s", ids.size(), std::chrono::duration<double>(t2 - t1).count()));
+  log(fmt::format("ran {} tokens in {:.2f} s", doc.tokens.size(), std::chrono::duration<double>(t2 - t1).count()));
   if (!doc.lenses.front().final_ok)
     log(fmt::format("warning: last layer through the lens differs from the model's logits by {:.3g}",
                     doc.lenses.front().final_max_abs_diff));

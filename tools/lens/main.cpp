@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "error: " << e.what() << "\n(run 'lens --help' for usage)" << std::endl;
+    std::cerr << "error: " << e.what() << " (see 'lens --help')" << std::endl;
     return static_cast<int>(lens::ExitCode::kUsage);
   } catch (const lens::Error& e) {
     std::cerr << "error: " << e.what() << std::endl;
