@@ -110,6 +110,38 @@ def with_ignore_merges(path, value):
     return Tokenizer.from_str(json.dumps(obj))
 
 
+GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+
+
+def split(pattern, behavior="Isolated", invert=False, literal=False):
+    return {"type": "Split", "pattern": {"String" if literal else "Regex": pattern}, "behavior": behavior,
+            "invert": invert}
+
+
+# Pre-tokenizers whose splits are compared piece by piece (regex translation Oniguruma -> PCRE2, behaviours).
+PRE_TOKENIZERS = [
+    split(LLAMA3_PATTERN),
+    split(GPT2_PATTERN),
+    split(r"\s+", "Removed"),
+    split(r"\s+", "MergedWithPrevious"),
+    split(r"\s+", "MergedWithNext"),
+    split(r"\s+", "Contiguous"),
+    split(r"\s+", "Isolated", invert=True),
+    split(r"\w+"),
+    split(r"\h+"),
+    split(r"[\S]+"),
+    split(" ", "MergedWithNext", literal=True),
+    {"type": "Digits", "individual_digits": True},
+    {"type": "Digits", "individual_digits": False},
+]
+
+
+def pre_tokenize_all(spec, corpus):
+    tok = Tokenizer.from_str(json.dumps({"version": "1.0", "model": {"type": "BPE", "vocab": {}, "merges": []},
+                                         "pre_tokenizer": spec}))
+    return {"spec": spec, "pieces": [[p for p, _ in tok.pre_tokenizer.pre_tokenize_str(text)] for _, text in corpus]}
+
+
 def run(tok, corpus):
     out = []
     for name, text in corpus:
@@ -137,7 +169,8 @@ def main():
     }
     result = {"generator": "tests/parity/make_tokenizer_fixtures.py",
               "tokenizers_version": tokenizers.__version__,
-              "tokenizers": {k: run(v, corpus) for k, v in variants.items()}}
+              "tokenizers": {k: run(v, corpus) for k, v in variants.items()},
+              "pre_tokenizers": [pre_tokenize_all(spec, corpus) for spec in PRE_TOKENIZERS]}
     path = os.path.join(FIX, "expected_ids.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(result, f, ensure_ascii=True, separators=(",", ":"))
