@@ -1,8 +1,10 @@
 // Benchmark of the byte-level BPE tokenizer: encodes the shared text corpora line by line (single thread) and
-// prints MB/s, tokens/s and a checksum of all ids, to compare with bench/bench_tokenizer_ref.py (HF tokenizers),
-// which prints the same fields for the same lines. Not a test; needs the files under LENS_SHARED_DIR.
+// prints MB/s, tokens/s and a checksum of all ids, to compare with bench/bench_tokenizer_ref.py (HF
+// tokenizers), which prints the same fields for the same lines. Not a test; needs the files under
+// LENS_SHARED_DIR.
 //
-// Usage: bench_tokenizer [--model DIR] [--runs N] [FILE...]   (defaults: <shared>/models/gpt2-tokenizer, 3 runs,
+// Usage: bench_tokenizer [--model DIR] [--runs N] [FILE...]   (defaults: <shared>/models/gpt2-tokenizer, 3
+// runs,
 //        the corpus files listed below)
 
 #include <algorithm>
@@ -33,10 +35,8 @@ fs::path shared_dir() {
 
 // The same list as bench_tokenizer_ref.py.
 const char* const kCorpus[] = {
-    "corpus/tinyshakespeare/input.txt",
-    "corpus/tinystories/tinystories_train_first2MiB.complete.txt",
-    "corpus/wikitext-2/valid.txt",
-    "corpus/wikitext-2/test.txt",
+    "corpus/tinyshakespeare/input.txt",    "corpus/tinystories/tinystories_train_first2MiB.complete.txt",
+    "corpus/wikitext-2/valid.txt",         "corpus/wikitext-2/test.txt",
     "corpus/wikitext-2-raw/wiki.test.raw",
 };
 
@@ -80,8 +80,8 @@ int main(int argc, char** argv) {
     auto tok = lens::load_bpe_tokenizer(model);
     if (!tok) throw lens::ModelError(model.string() + ": no byte-level BPE tokenizer");
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
-    std::fprintf(stderr, "model %s (load %.3f s), %zu files, %.2f MB, %zu lines\n", model.string().c_str(), load_s,
-                 files.size(), text.size() / 1e6, lines.size());
+    std::fprintf(stderr, "model %s (load %.3f s), %zu files, %.2f MB, %zu lines\n", model.string().c_str(),
+                 load_s, files.size(), text.size() / 1e6, lines.size());
 
     std::vector<double> seconds;
     size_t n_tokens = 0;
@@ -101,10 +101,11 @@ int main(int argc, char** argv) {
     std::vector<double> sorted = seconds;
     std::sort(sorted.begin(), sorted.end());
     const double median = sorted[sorted.size() / 2];
-    std::printf("lens C++   : %.2f MB, %zu tokens, median of %d runs %.3f s: %.2f MB/s, %.0f tokens/s "
-                "(first run %.3f s); checksum %016llx\n",
-                text.size() / 1e6, n_tokens, runs, median, text.size() / 1e6 / median, n_tokens / median,
-                seconds.front(), static_cast<unsigned long long>(checksum));
+    std::printf(
+        "lens C++   : %.2f MB, %zu tokens, median of %d runs %.3f s: %.2f MB/s, %.0f tokens/s "
+        "(first run %.3f s); checksum %016llx\n",
+        text.size() / 1e6, n_tokens, runs, median, text.size() / 1e6 / median, n_tokens / median,
+        seconds.front(), static_cast<unsigned long long>(checksum));
   } catch (const lens::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return static_cast<int>(e.code());

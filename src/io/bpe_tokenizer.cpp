@@ -1,8 +1,9 @@
 // Byte-level BPE tokenizer matching Hugging Face `tokenizers` ids (scope in bpe_tokenizer.h).
-// One encode: invalid UTF-8 -> U+FFFD; split out added tokens (two passes, like HF's AddedVocabulary); pre-tokenize
-// the rest (Split / ByteLevel regexes: HF's Oniguruma patterns translated to PCRE2 in UTF+UCP mode); BPE each
-// pre-token on its bytes (HF's merge order, cached per word); post-process (TemplateProcessing, add_bos_token).
-// Not here: normalizers, offsets, BPE dropout, pairs, truncation/padding, sentencepiece-style (Metaspace) BPE.
+// One encode: invalid UTF-8 -> U+FFFD; split out added tokens (two passes, like HF's AddedVocabulary);
+// pre-tokenize the rest (Split / ByteLevel regexes: HF's Oniguruma patterns translated to PCRE2 in UTF+UCP
+// mode); BPE each pre-token on its bytes (HF's merge order, cached per word); post-process
+// (TemplateProcessing, add_bos_token). Not here: normalizers, offsets, BPE dropout, pairs,
+// truncation/padding, sentencepiece-style (Metaspace) BPE.
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "bpe_tokenizer.h"
@@ -30,7 +31,7 @@ namespace {
 
 using json = nlohmann::json;
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // UTF-8
 
 void append_utf8(std::string& out, uint32_t cp) {
@@ -51,8 +52,9 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
-// Decodes the character at s[i]. Returns its length (1-4) and sets *cp, or returns -k when the k bytes at i are
-// a maximal invalid subsequence (Unicode's definition: the longest prefix of a well-formed sequence, at least 1).
+// Decodes the character at s[i]. Returns its length (1-4) and sets *cp, or returns -k when the k bytes at i
+// are a maximal invalid subsequence (Unicode's definition: the longest prefix of a well-formed sequence, at
+// least 1).
 int utf8_step(std::string_view s, size_t i, uint32_t* cp) {
   const auto c = static_cast<unsigned char>(s[i]);
   if (c < 0x80) {
@@ -134,12 +136,12 @@ std::string escape_invalid_utf8(std::string_view s) {
   return out;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // GPT-2's byte <-> printable character table (bytes_to_unicode in openai/gpt-2 encoder.py).
 
 struct ByteLevelTable {
   std::array<std::string, 256> byte_to_char;  // UTF-8 of the character standing for each byte
-  std::array<int16_t, 324> char_to_byte;      // code point -> byte, -1 where none (all mapped chars are < 324)
+  std::array<int16_t, 324> char_to_byte;  // code point -> byte, -1 where none (all mapped chars are < 324)
   ByteLevelTable() {
     char_to_byte.fill(-1);
     int n = 0;
@@ -178,10 +180,11 @@ std::string byte_level_to_bytes(std::string_view piece) {
   return out;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Regexes. HF compiles pre-tokenizer patterns with Oniguruma (Ruby syntax); PCRE2 differs in a few escapes:
 // Oniguruma's \s is Unicode White_Space (PCRE2's also takes U+180E), its \w takes marks and all of \p{N},
-// and its \h is a hex digit (PCRE2: horizontal space). Those are rewritten; everything else is passed through.
+// and its \h is a hex digit (PCRE2: horizontal space). Those are rewritten; everything else is passed
+// through.
 
 std::string onig_to_pcre2(const std::string& p) {
   std::string out;
@@ -295,7 +298,7 @@ class Regex {
 const char* const kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // JSON helpers
 
 std::string read_text_file(const std::filesystem::path& path) {
@@ -321,7 +324,8 @@ std::optional<std::string> config_token(const json& config, const char* key) {
   if (!config.is_object() || !config.contains(key)) return std::nullopt;
   const json& v = config[key];
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string())
+    return v["content"].get<std::string>();
   return std::nullopt;
 }
 
@@ -347,7 +351,7 @@ int32_t json_id(const json& v, const std::string& where) {
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // The loaded tokenizer
 
 enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
@@ -380,17 +384,19 @@ struct BpeTokenizer::Impl {
   std::string source;  // file name(s), for messages
 
   // Model
-  std::unordered_map<std::string, int32_t> vocab;       // byte-level piece -> id
-  std::unordered_map<uint64_t, Merge> merges;           // (left id << 32 | right id) -> rank, merged id
+  std::unordered_map<std::string, int32_t> vocab;  // byte-level piece -> id
+  std::unordered_map<uint64_t, Merge> merges;      // (left id << 32 | right id) -> rank, merged id
   bool ignore_merges = false;
-  std::string prefix, suffix;                           // continuing_subword_prefix, end_of_word_suffix
+  std::string prefix, suffix;  // continuing_subword_prefix, end_of_word_suffix
   std::optional<int32_t> unk_id;
   bool fuse_unk = false, byte_fallback = false;
-  std::array<std::array<int32_t, 256>, 4> byte_ids{};   // [first + 2*last][byte] -> id of the initial symbol, or -1
+  std::array<std::array<int32_t, 256>, 4>
+      byte_ids{};  // [first + 2*last][byte] -> id of the initial symbol, or -1
 
   // Added tokens, matched before pre-tokenization: pass 0 takes normalized=false tokens, pass 1 the others.
   std::vector<AddedToken> added;
-  std::array<std::array<std::vector<int>, 256>, 2> added_by_first_byte;  // indices into `added`, longest first
+  std::array<std::array<std::vector<int>, 256>, 2>
+      added_by_first_byte;  // indices into `added`, longest first
 
   std::vector<PreStep> pre_steps;
   std::vector<Template> templates;  // applied in order when add_special
@@ -420,7 +426,8 @@ struct BpeTokenizer::Impl {
   void finish(const std::string& where);
   void bpe_word(std::string_view word, std::vector<int32_t>& out) const;
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
-  void run_pre_steps(std::string_view piece, size_t step, const std::function<void(std::string_view)>& emit) const;
+  void run_pre_steps(std::string_view piece, size_t step,
+                     const std::function<void(std::string_view)>& emit) const;
   void split_added(std::string_view text, std::vector<std::pair<std::string_view, int32_t>>& out) const;
   void split_added_pass(int pass, std::string_view text,
                         std::vector<std::pair<std::string_view, int32_t>>& out) const;
@@ -458,8 +465,8 @@ void BpeTokenizer::Impl::finish(const std::string& where) {
   }
   for (size_t i = 0; i < added.size(); ++i) {
     const AddedToken& t = added[i];
-    added_by_first_byte[t.normalized && !t.special ? 1 : 0][static_cast<unsigned char>(t.content[0])].push_back(
-        static_cast<int>(i));
+    added_by_first_byte[t.normalized && !t.special ? 1 : 0][static_cast<unsigned char>(t.content[0])]
+        .push_back(static_cast<int>(i));
   }
   for (auto& pass : added_by_first_byte) {
     for (auto& v : pass) {
@@ -555,7 +562,8 @@ void BpeTokenizer::Impl::merge_word(std::string_view word, std::vector<int32_t>&
   }
 }
 
-// BPE of one pre-token (raw bytes): the whole word when ignore_merges finds it in the vocabulary, else merges.
+// BPE of one pre-token (raw bytes): the whole word when ignore_merges finds it in the vocabulary, else
+// merges.
 void BpeTokenizer::Impl::bpe_word(std::string_view word, std::vector<int32_t>& out) const {
   if (ignore_merges) {
     auto it = vocab.find(bytes_to_byte_level(word));
@@ -579,7 +587,8 @@ void BpeTokenizer::Impl::bpe_word(std::string_view word, std::vector<int32_t>& o
   merge_word(word, out);
   if (cacheable) {
     std::lock_guard<std::mutex> lock(cache_mutex);
-    if (cache.size() < kMaxCacheEntries) cache.emplace(std::move(key), std::vector<int32_t>(out.begin() + start, out.end()));
+    if (cache.size() < kMaxCacheEntries)
+      cache.emplace(std::move(key), std::vector<int32_t>(out.begin() + start, out.end()));
   }
 }
 
@@ -748,7 +757,7 @@ void BpeTokenizer::Impl::split_added(std::string_view text,
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // BpeTokenizer
 
 BpeTokenizer::BpeTokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -857,7 +866,7 @@ std::optional<int64_t> BpeTokenizer::eos_id() const {
   return std::nullopt;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Loading
 
 namespace {
@@ -944,7 +953,8 @@ void parse_post_processor(const json& p, const std::string& where, Impl& m) {
   }
   if (type == "TemplateProcessing") {
     const std::string w = where + ": TemplateProcessing";
-    if (!p.contains("single") || !p["single"].is_array()) throw ModelError(w + ": missing \"single\" template");
+    if (!p.contains("single") || !p["single"].is_array())
+      throw ModelError(w + ": missing \"single\" template");
     const json specials = p.value("special_tokens", json::object());
     Template t;
     bool seen_sequence = false;
@@ -958,7 +968,8 @@ void parse_post_processor(const json& p, const std::string& where, Impl& m) {
       if (!specials.contains(name) || !specials[name].contains("ids") || !specials[name]["ids"].is_array()) {
         throw ModelError(w + ": special token '" + name + "' is not in \"special_tokens\"");
       }
-      for (const json& id : specials[name]["ids"]) (seen_sequence ? t.after : t.before).push_back(json_id(id, w));
+      for (const json& id : specials[name]["ids"])
+        (seen_sequence ? t.after : t.before).push_back(json_id(id, w));
     }
     m.templates.push_back(std::move(t));
     return;
@@ -974,8 +985,9 @@ void parse_post_processor(const json& p, const std::string& where, Impl& m) {
     m.templates.push_back(Template{{pair_id("cls")}, {pair_id("sep")}});
     return;
   }
-  throw ModelError(where + ": unsupported post_processor type '" + type +
-                   "' (supported: TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing, Sequence)");
+  throw ModelError(
+      where + ": unsupported post_processor type '" + type +
+      "' (supported: TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing, Sequence)");
 }
 
 void parse_decoder(const json& d, const std::string& where, Impl& m) {
@@ -1002,9 +1014,11 @@ void add_merge(Impl& m, const std::string& a, const std::string& b, int32_t rank
   };
   const int32_t ia = id_of(a), ib = id_of(b);
   std::string merged = a;
-  merged += (!m.prefix.empty() && b.compare(0, m.prefix.size(), m.prefix) == 0) ? b.substr(m.prefix.size()) : b;
+  merged +=
+      (!m.prefix.empty() && b.compare(0, m.prefix.size(), m.prefix) == 0) ? b.substr(m.prefix.size()) : b;
   const int32_t inew = id_of(merged);
-  m.merges[(static_cast<uint64_t>(static_cast<uint32_t>(ia)) << 32) | static_cast<uint32_t>(ib)] = {rank, inew};
+  m.merges[(static_cast<uint64_t>(static_cast<uint32_t>(ia)) << 32) | static_cast<uint32_t>(ib)] = {rank,
+                                                                                                    inew};
 }
 
 void parse_vocab(const json& v, const std::string& where, Impl& m) {
@@ -1029,8 +1043,10 @@ AddedToken parse_added_token(const json& t, const std::string& where) {
 void set_bos_eos(Impl& m, const json& config) {
   if (auto s = config_token(config, "bos_token")) m.bos = m.token_to_id(*s);
   if (auto s = config_token(config, "eos_token")) m.eos = m.token_to_id(*s);
-  if (!m.bos && !m.templates.empty() && !m.templates.front().before.empty()) m.bos = m.templates.front().before[0];
-  if (!m.eos && !m.templates.empty() && !m.templates.front().after.empty()) m.eos = m.templates.front().after.back();
+  if (!m.bos && !m.templates.empty() && !m.templates.front().before.empty())
+    m.bos = m.templates.front().before[0];
+  if (!m.eos && !m.templates.empty() && !m.templates.front().after.empty())
+    m.eos = m.templates.front().after.back();
   if (!m.eos) {
     for (const char* name : {"<|endoftext|>", "<|end_of_text|>", "</s>"}) {
       auto id = m.token_to_id(name);
@@ -1061,7 +1077,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir)
   if (type.empty() && model.contains("merges")) type = "BPE";  // HF infers the type when it is left out
   if (type == "Unigram" || type == "WordPiece" || type == "WordLevel") return nullptr;  // not ours
   if (type != "BPE") {
-    throw ModelError(where + ": unknown model type '" + type + "' (expected BPE, Unigram, WordPiece or WordLevel)");
+    throw ModelError(where + ": unknown model type '" + type +
+                     "' (expected BPE, Unigram, WordPiece or WordLevel)");
   }
   const json pre = j.value("pre_tokenizer", json());
   if (!has_byte_level(pre)) return nullptr;  // e.g. Llama 2's Metaspace + byte_fallback: sentencepiece's job
@@ -1114,22 +1131,25 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir)
     const bool empty_sequence = normalizer.is_object() && normalizer.value("type", "") == "Sequence" &&
                                 normalizer.contains("normalizers") && normalizer["normalizers"].empty();
     if (!empty_sequence) {
-      throw ModelError(where + ": unsupported normalizer " +
-                       (normalizer.is_object() ? "'" + normalizer.value("type", "?") + "'" : normalizer.dump()) +
-                       " (byte-level BPE here supports none)");
+      throw ModelError(
+          where + ": unsupported normalizer " +
+          (normalizer.is_object() ? "'" + normalizer.value("type", "?") + "'" : normalizer.dump()) +
+          " (byte-level BPE here supports none)");
     }
   }
   parse_pre_tokenizer(pre, where, m->pre_steps);
   for (size_t i = 0; i + 1 < m->pre_steps.size(); ++i) {
     if (m->pre_steps[i].byte_level) {
-      throw ModelError(where + ": unsupported pre_tokenizer: ByteLevel must be the last step of the Sequence");
+      throw ModelError(where +
+                       ": unsupported pre_tokenizer: ByteLevel must be the last step of the Sequence");
     }
   }
   parse_post_processor(j.value("post_processor", json()), where, *m);
   parse_decoder(j.value("decoder", json()), where, *m);
   if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
     if (!j["added_tokens"].is_array()) throw ModelError(where + ": added_tokens must be a list");
-    for (const json& t : j["added_tokens"]) m->added.push_back(parse_added_token(t, where + ": added_tokens"));
+    for (const json& t : j["added_tokens"])
+      m->added.push_back(parse_added_token(t, where + ": added_tokens"));
   }
   m->finish(where);
 
@@ -1195,9 +1215,8 @@ std::unique_ptr<Tokenizer> load_vocab_merges(const std::filesystem::path& dir) {
     std::optional<std::string> name = config_token(config, key);
     if (!config.contains(key) && key != std::string("pad_token")) name = "<|endoftext|>";
     if (!name) continue;
-    const bool known = std::any_of(m->added.begin(), m->added.end(), [&](const AddedToken& t) {
-      return t.content == *name;
-    });
+    const bool known = std::any_of(m->added.begin(), m->added.end(),
+                                   [&](const AddedToken& t) { return t.content == *name; });
     auto it = m->vocab.find(*name);
     if (known || it == m->vocab.end()) continue;
     AddedToken t;
@@ -1207,10 +1226,12 @@ std::unique_ptr<Tokenizer> load_vocab_merges(const std::filesystem::path& dir) {
     m->added.push_back(t);
   }
   m->finish(m->source);
-  if (auto bos = config_token(config, "bos_token")) m->bos = m->token_to_id(*bos);
-  else if (!config.contains("bos_token")) m->bos = m->token_to_id("<|endoftext|>");
-  if (auto eos = config_token(config, "eos_token")) m->eos = m->token_to_id(*eos);
-  else if (!config.contains("eos_token")) m->eos = m->token_to_id("<|endoftext|>");
+  // GPT2Tokenizer's bos/eos default to "<|endoftext|>"; an explicit null in the config means none.
+  for (const char* key : {"bos_token", "eos_token"}) {
+    std::optional<std::string> name = config_token(config, key);
+    if (!config.contains(key)) name = "<|endoftext|>";
+    (key == std::string("bos_token") ? m->bos : m->eos) = name ? m->token_to_id(*name) : std::nullopt;
+  }
   if (json_bool(config, "add_bos_token", false, "tokenizer_config.json") && m->bos) {
     m->templates.push_back(Template{{*m->bos}, {}});
   }

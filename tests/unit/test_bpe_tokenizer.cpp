@@ -1,9 +1,10 @@
 // Byte-level BPE tokenizer tests: id parity with HF `tokenizers` on tests/fixtures/tokenizer (made by
-// tests/parity/make_tokenizer_fixtures.py) for GPT-2 (real vocab.json + merges.txt from LENS_SHARED_DIR, skipped
-// when absent) and a small Llama-3-style tokenizer.json; pre-tokenizer splits; round trips; broken files.
-// Needs no Python and no network; the GPT-2 files are read in place, never copied into the repo.
+// tests/parity/make_tokenizer_fixtures.py) for GPT-2 (real vocab.json + merges.txt from LENS_SHARED_DIR,
+// skipped when absent) and a small Llama-3-style tokenizer.json; pre-tokenizer splits; round trips; broken
+// files. Needs no Python and no network; the GPT-2 files are read in place, never copied into the repo.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,7 +14,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "io/bpe_tokenizer.h"
@@ -67,8 +67,8 @@ std::string base64_decode(const std::string& in) {
   int buf = 0, bits = 0;
   for (char c : in) {
     const int v = value(c);
-    if (v < 0) continue;  // '=' padding
-    buf = (buf << 6) | v;
+    if (v < 0) continue;                // '=' padding
+    buf = ((buf << 6) | v) & 0xFFFFFF;  // only the last 24 bits are ever needed
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
@@ -136,7 +136,8 @@ bool contains_special_string(const std::string& s) {
 // `round_trip`: also decode(encode(x)) == x for valid UTF-8 lines without special-token strings.
 void check_parity(const lens::Tokenizer& tok, const std::string& variant, bool round_trip) {
   const json& lines = expected().at("tokenizers").at(variant);
-  ASSERT_EQ(lines.size(), corpus().size()) << "fixture out of date: rerun tests/parity/make_tokenizer_fixtures.py";
+  ASSERT_EQ(lines.size(), corpus().size())
+      << "fixture out of date: rerun tests/parity/make_tokenizer_fixtures.py";
   size_t matched = 0, round_trips = 0;
   for (size_t i = 0; i < corpus().size(); ++i) {
     const CorpusLine& c = corpus()[i];
@@ -168,10 +169,10 @@ std::unique_ptr<lens::Tokenizer> load_or_fail(const fs::path& dir) {
   return tok;
 }
 
-#define SKIP_WITHOUT_GPT2()                                                                                 \
-  if (!fs::exists(gpt2_dir() / "vocab.json") || !fs::exists(gpt2_dir() / "merges.txt")) {                   \
-    GTEST_SKIP() << "GPT-2 tokenizer not found at " << gpt2_dir()                                            \
-                 << " (set LENS_SHARED_DIR to the folder holding models/gpt2-tokenizer)";                    \
+#define SKIP_WITHOUT_GPT2()                                                               \
+  if (!fs::exists(gpt2_dir() / "vocab.json") || !fs::exists(gpt2_dir() / "merges.txt")) { \
+    GTEST_SKIP() << "GPT-2 tokenizer not found at " << gpt2_dir()                         \
+                 << " (set LENS_SHARED_DIR to the folder holding models/gpt2-tokenizer)"; \
   }
 
 // The llama3-style fixture with its JSON changed by `edit`, written to `dir`.
@@ -185,7 +186,7 @@ void write_llama3_variant(const fs::path& dir, Edit edit) {
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Parity with HF tokenizers
 
 TEST(BpeTokenizer, Gpt2VocabMergesParity) {
@@ -252,7 +253,8 @@ TEST(BpeTokenizer, Llama3StyleStringMergesParity) {
   TempDir dir;
   write_llama3_variant(dir.path, [](json& j) {
     json merges = json::array();
-    for (const json& m : j["model"]["merges"]) merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    for (const json& m : j["model"]["merges"])
+      merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
     j["model"]["merges"] = merges;
   });
   auto tok = load_or_fail(dir.path);
@@ -264,12 +266,13 @@ TEST(BpeTokenizer, PreTokenizerSplitParity) {
   // Each fixture pre-tokenizer, followed by ByteLevel(use_regex=false), against HF's pre_tokenize_str.
   for (const json& entry : expected().at("pre_tokenizers")) {
     TempDir dir;
-    json tj = {{"model", {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", json::array()}}},
-               {"pre_tokenizer",
-                {{"type", "Sequence"},
-                 {"pretokenizers",
-                  {entry["spec"], {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
-               {"decoder", {{"type", "ByteLevel"}}}};
+    json tj = {
+        {"model", {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", json::array()}}},
+        {"pre_tokenizer",
+         {{"type", "Sequence"},
+          {"pretokenizers",
+           {entry["spec"], {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
+        {"decoder", {{"type", "ByteLevel"}}}};
     write_file(dir.path / "tokenizer.json", tj.dump());
     auto loaded = lens::load_bpe_tokenizer(dir.path);
     ASSERT_NE(loaded, nullptr);
@@ -281,12 +284,12 @@ TEST(BpeTokenizer, PreTokenizerSplitParity) {
       EXPECT_EQ(got, want) << entry["spec"].dump() << " on line '" << corpus()[i].name << "'";
       matched += got == want ? 1 : 0;
     }
-    std::printf("[ parity   ] pre-tokenizer %s: %zu/%zu lines\n", entry["spec"].dump().substr(0, 70).c_str(), matched,
-                corpus().size());
+    std::printf("[ parity   ] pre-tokenizer %s: %zu/%zu lines\n", entry["spec"].dump().substr(0, 70).c_str(),
+                matched, corpus().size());
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Text handling
 
 TEST(BpeTokenizer, SanitizeUtf8LikePythonReplace) {
@@ -294,10 +297,10 @@ TEST(BpeTokenizer, SanitizeUtf8LikePythonReplace) {
   const std::string r = "\xEF\xBF\xBD";
   EXPECT_EQ(lens::sanitize_utf8("plain ascii"), "plain ascii");
   EXPECT_EQ(lens::sanitize_utf8("caf\xC3\xA9"), "caf\xC3\xA9");
-  EXPECT_EQ(lens::sanitize_utf8("\xF0\x9F\x98 x"), r + " x");       // truncated 4-byte sequence: one U+FFFD
-  EXPECT_EQ(lens::sanitize_utf8("\xED\xA0\x80"), r + r + r);        // surrogate: ED is a subpart of length 1
-  EXPECT_EQ(lens::sanitize_utf8("\xC0\xAF"), r + r);                // overlong
-  EXPECT_EQ(lens::sanitize_utf8("\xE2\x82"), r);                    // truncated at end
+  EXPECT_EQ(lens::sanitize_utf8("\xF0\x9F\x98 x"), r + " x");  // truncated 4-byte sequence: one U+FFFD
+  EXPECT_EQ(lens::sanitize_utf8("\xED\xA0\x80"), r + r + r);   // surrogate: ED is a subpart of length 1
+  EXPECT_EQ(lens::sanitize_utf8("\xC0\xAF"), r + r);           // overlong
+  EXPECT_EQ(lens::sanitize_utf8("\xE2\x82"), r);               // truncated at end
   EXPECT_EQ(lens::sanitize_utf8("\xF4\x90\x80\x80"), r + r + r + r);  // above U+10FFFF
   EXPECT_EQ(lens::sanitize_utf8("\xFF"), r);
 }
@@ -327,6 +330,46 @@ TEST(BpeTokenizer, TokenTextAndPieces) {
   EXPECT_EQ(tok->decode({15496, 99999999, 995}), "Hello world");  // unknown ids are skipped, as in HF
 }
 
+TEST(BpeTokenizer, RandomBytesRoundTripAfterReplacement) {
+  // Arbitrary bytes never crash, and decode(encode(x)) gives back x with invalid UTF-8 replaced by U+FFFD.
+  auto llama = load_or_fail(fixture_dir() / "llama3-style");
+  ASSERT_NE(llama, nullptr);
+  std::vector<std::unique_ptr<lens::Tokenizer>> toks;
+  toks.push_back(std::move(llama));
+  if (fs::exists(gpt2_dir() / "vocab.json")) toks.push_back(load_or_fail(gpt2_dir()));
+  uint64_t state = 12345;
+  auto next = [&] { return (state = state * 6364136223846793005ull + 1442695040888963407ull) >> 33; };
+  const std::string alphabet[] = {" ",
+                                  "  ",
+                                  "\n",
+                                  "\t",
+                                  "a",
+                                  "Z",
+                                  "7",
+                                  "'s",
+                                  "\xC3\xA9",
+                                  "\xE6\x97\xA5",
+                                  "\xF0\x9F\x98\x80",
+                                  "\xE2\x80\x8D",
+                                  "!",
+                                  "\r\n",
+                                  "\xC2\xA0"};
+  for (int i = 0; i < 400; ++i) {
+    std::string x;
+    const int n = static_cast<int>(next() % 64);
+    for (int k = 0; k < n; ++k) {
+      if (next() % 3 == 0) {
+        x += static_cast<char>(next() % 256);  // any byte, often invalid UTF-8
+      } else {
+        x += alphabet[next() % (sizeof alphabet / sizeof alphabet[0])];
+      }
+    }
+    for (const auto& tok : toks) {
+      EXPECT_EQ(tok->decode(tok->encode(x)), lens::sanitize_utf8(x)) << "case " << i;
+    }
+  }
+}
+
 TEST(BpeTokenizer, LongInputsAreFast) {
   SKIP_WITHOUT_GPT2();
   auto tok = load_or_fail(gpt2_dir());
@@ -345,7 +388,7 @@ TEST(BpeTokenizer, LongInputsAreFast) {
   EXPECT_LT(seconds, 20.0);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Which directories load, and errors for broken files
 
 namespace {
@@ -373,7 +416,8 @@ std::string tokenizer_json(const std::string& model, const std::string& pre = kB
 TEST(BpeTokenizer, NothingToLoadGivesNull) {
   TempDir dir;
   EXPECT_EQ(lens::load_bpe_tokenizer(dir.path), nullptr);
-  // Llama-2 style tokenizer.json (sentencepiece BPE: Metaspace, byte_fallback): left to the sentencepiece loader.
+  // Llama-2 style tokenizer.json (sentencepiece BPE: Metaspace, byte_fallback): left to the sentencepiece
+  // loader.
   write_file(dir.path / "tokenizer.json",
              tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true})",
                             R"({"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first"})"));
@@ -392,7 +436,8 @@ TEST(BpeTokenizer, BrokenFilesThrowModelError) {
   expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "merges", "missing"});
 
   write_file(tj, tokenizer_json(R"({"type": "SuperBPE", "vocab": {"a": 0}, "merges": []})"));
-  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "unknown model type", "SuperBPE"});
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); },
+                     {"tokenizer.json", "unknown model type", "SuperBPE"});
 
   write_file(tj, tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]})"));
   expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "merges[0]", "'ab'"});
@@ -400,12 +445,17 @@ TEST(BpeTokenizer, BrokenFilesThrowModelError) {
   write_file(tj, tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}, "merges": ["a"]})"));
   expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "merges[0]"});
 
-  write_file(tj, tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}, "merges": []})",
-                                R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(["}, "behavior": "Isolated"}, {"type": "ByteLevel"}]})"));
+  write_file(
+      tj,
+      tokenizer_json(
+          R"({"type": "BPE", "vocab": {"a": 0}, "merges": []})",
+          R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(["}, "behavior": "Isolated"}, {"type": "ByteLevel"}]})"));
   expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "cannot compile regex"});
 
-  write_file(tj, tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}, "merges": []})",
-                                R"({"type": "Sequence", "pretokenizers": [{"type": "Punctuation"}, {"type": "ByteLevel"}]})"));
+  write_file(
+      tj, tokenizer_json(
+              R"({"type": "BPE", "vocab": {"a": 0}, "merges": []})",
+              R"({"type": "Sequence", "pretokenizers": [{"type": "Punctuation"}, {"type": "ByteLevel"}]})"));
   expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "Punctuation"});
 
   // A readable tokenizer.json with a broken tokenizer_config.json.
@@ -417,7 +467,8 @@ TEST(BpeTokenizer, BrokenFilesThrowModelError) {
 TEST(BpeTokenizer, BrokenVocabMergesThrowModelError) {
   TempDir dir;
   write_file(dir.path / "vocab.json", R"({"a": 0, "b": 1, "ab": 2})");
-  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"vocab.json", "merges.txt"});  // merges missing
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); },
+                     {"vocab.json", "merges.txt"});  // merges missing
 
   write_file(dir.path / "merges.txt", "#version: 0.2\na b\nb c\n");
   expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"merges.txt:3", "'c'"});
