@@ -1,0 +1,1255 @@
+// Byte-level BPE tokenizer matching Hugging Face `tokenizers` ids (scope in bpe_tokenizer.h).
+// One encode: invalid UTF-8 -> U+FFFD; split out added tokens (two passes, like HF's AddedVocabulary);
+// pre-tokenize the rest (Split / ByteLevel regexes: HF's Oniguruma patterns translated to PCRE2 in UTF+UCP
+// mode); BPE each pre-token on its bytes (HF's merge order, cached per word); post-process
+// (TemplateProcessing, add_bos_token). Not here: normalizers, offsets, BPE dropout, pairs,
+// truncation/padding, sentencepiece-style (Metaspace) BPE.
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "bpe_tokenizer.h"
+
+#include <pcre2.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <sstream>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "lens/error.h"
+
+namespace lens {
+namespace {
+
+using json = nlohmann::json;
+
+// -----------------------------------------------------------------------------------------------------------
+// UTF-8
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Decodes the character at s[i]. Returns its length (1-4) and sets *cp, or returns -k when the k bytes at i
+// are a maximal invalid subsequence (Unicode's definition: the longest prefix of a well-formed sequence, at
+// least 1).
+int utf8_step(std::string_view s, size_t i, uint32_t* cp) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  int len = 0;
+  uint32_t v = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2, v = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3, v = c & 0x0F;
+    if (c == 0xE0) lo = 0xA0;  // no overlongs
+    if (c == 0xED) hi = 0x9F;  // no surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4, v = c & 0x07;
+    if (c == 0xF0) lo = 0x90;  // no overlongs
+    if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return -1;
+  }
+  for (int k = 1; k < len; ++k) {
+    if (i + k >= s.size()) return -k;
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if (b < lo || b > hi) return -k;
+    lo = 0x80, hi = 0xBF;
+    v = (v << 6) | (b & 0x3F);
+  }
+  *cp = v;
+  return len;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    const int n = utf8_step(s, i, &cp);
+    if (n < 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+// Rust's char::is_whitespace (Unicode White_Space); used by added tokens' lstrip / rstrip.
+bool is_white_space(uint32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+         cp == 0x3000;
+}
+
+// The last code point of valid UTF-8 `s` (s non-empty), and its start offset.
+uint32_t last_code_point(std::string_view s, size_t* start) {
+  size_t i = s.size() - 1;
+  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
+  uint32_t cp = 0;
+  utf8_step(s, i, &cp);
+  *start = i;
+  return cp;
+}
+
+// Bytes as valid UTF-8: valid characters kept, each byte of an invalid sequence written as \xNN.
+std::string escape_invalid_utf8(std::string_view s) {
+  std::string out;
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    const int n = utf8_step(s, i, &cp);
+    if (n > 0) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      for (int k = 0; k < -n; ++k) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02X", static_cast<unsigned char>(s[i + k]));
+        out += buf;
+      }
+      i += -n;
+    }
+  }
+  return out;
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// GPT-2's byte <-> printable character table (bytes_to_unicode in openai/gpt-2 encoder.py).
+
+struct ByteLevelTable {
+  std::array<std::string, 256> byte_to_char;  // UTF-8 of the character standing for each byte
+  std::array<int16_t, 324> char_to_byte;  // code point -> byte, -1 where none (all mapped chars are < 324)
+  ByteLevelTable() {
+    char_to_byte.fill(-1);
+    int n = 0;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      const uint32_t cp = printable ? b : 256 + n++;
+      append_utf8(byte_to_char[b], cp);
+      char_to_byte[cp] = static_cast<int16_t>(b);
+    }
+  }
+};
+
+const ByteLevelTable& byte_level() {
+  static const ByteLevelTable table;
+  return table;
+}
+
+std::string bytes_to_byte_level(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) out += byte_level().byte_to_char[b];
+  return out;
+}
+
+// HF's ByteLevel decoder for one token: its bytes when every character is a byte-level character, else the
+// token's own UTF-8 (e.g. an added token containing a plain space).
+std::string byte_level_to_bytes(std::string_view piece) {
+  std::string out;
+  uint32_t cp;
+  for (size_t i = 0; i < piece.size();) {
+    const int n = utf8_step(piece, i, &cp);
+    if (n < 0 || cp >= 324 || byte_level().char_to_byte[cp] < 0) return std::string(piece);
+    out += static_cast<char>(byte_level().char_to_byte[cp]);
+    i += n;
+  }
+  return out;
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// Regexes. HF compiles pre-tokenizer patterns with Oniguruma (Ruby syntax); PCRE2 differs in a few escapes:
+// Oniguruma's \s is Unicode White_Space (PCRE2's also takes U+180E), its \w takes marks and all of \p{N},
+// and its \h is a hex digit (PCRE2: horizontal space). Those are rewritten; everything else is passed
+// through.
+
+std::string onig_to_pcre2(const std::string& p) {
+  std::string out;
+  int class_depth = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      const char n = p[++i];
+      const bool in_class = class_depth > 0;
+      if (n == 's') {
+        out += "\\p{White_Space}";
+      } else if (n == 'S') {
+        out += "\\P{White_Space}";
+      } else if (n == 'w') {
+        out += in_class ? "\\p{L}\\p{M}\\p{N}\\p{Pc}" : "[\\p{L}\\p{M}\\p{N}\\p{Pc}]";
+      } else if (n == 'W' && !in_class) {
+        out += "[^\\p{L}\\p{M}\\p{N}\\p{Pc}]";
+      } else if (n == 'h') {
+        out += in_class ? "0-9a-fA-F" : "[0-9a-fA-F]";
+      } else if (n == 'H' && !in_class) {
+        out += "[^0-9a-fA-F]";
+      } else {
+        out += '\\';
+        out += n;
+      }
+      continue;
+    }
+    if (c == '[') {
+      ++class_depth;
+    } else if (c == ']' && class_depth > 0) {
+      --class_depth;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// Per-thread PCRE2 match state: match data (one pair: the whole match) and a JIT stack large enough for
+// long runs of whitespace or letters.
+struct MatchState {
+  pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
+  pcre2_match_context* context = pcre2_match_context_create(nullptr);
+  pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, 16 * 1024 * 1024, nullptr);
+  MatchState() { pcre2_jit_stack_assign(context, nullptr, stack); }
+  ~MatchState() {
+    pcre2_jit_stack_free(stack);
+    pcre2_match_context_free(context);
+    pcre2_match_data_free(data);
+  }
+};
+
+MatchState& match_state() {
+  thread_local MatchState state;
+  return state;
+}
+
+class Regex {
+ public:
+  // `literal`: match `pattern` as a plain string (HF's Split with a String pattern).
+  Regex(const std::string& pattern, bool literal, const std::string& where) {
+    const std::string translated = literal ? pattern : onig_to_pcre2(pattern);
+    int err = 0;
+    PCRE2_SIZE err_offset = 0;
+    const uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);  // LITERAL rejects UCP
+    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(), options, &err,
+                          &err_offset, nullptr);
+    if (code_ == nullptr) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(err, msg, sizeof msg);
+      throw ModelError(where + ": cannot compile regex '" + pattern + "' at offset " +
+                       std::to_string(err_offset) + ": " + reinterpret_cast<const char*>(msg));
+    }
+    pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);  // falls back to the interpreter when JIT is unavailable
+  }
+  ~Regex() { pcre2_code_free(code_); }
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+
+  // Non-overlapping matches in valid UTF-8 `s`, left to right, as (begin, end) byte offsets. After an empty
+  // match the search resumes one character later, as Oniguruma's and Rust's iterators do.
+  void find_all(std::string_view s, std::vector<std::pair<size_t, size_t>>& out) const {
+    MatchState& st = match_state();
+    const auto* subject = reinterpret_cast<PCRE2_SPTR>(s.data());
+    size_t pos = 0;
+    while (pos <= s.size()) {
+      const int rc = pcre2_match(code_, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, st.data, st.context);
+      if (rc == PCRE2_ERROR_NOMATCH) break;
+      if (rc < 0) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(rc, msg, sizeof msg);
+        throw InputError(std::string("pre-tokenizer regex failed on the input text: ") +
+                         reinterpret_cast<const char*>(msg));
+      }
+      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(st.data);
+      out.emplace_back(ov[0], ov[1]);
+      if (ov[1] > ov[0]) {
+        pos = ov[1];
+      } else {  // empty match: step over one character
+        if (ov[1] >= s.size()) break;
+        pos = ov[1] + 1;
+        while (pos < s.size() && (static_cast<unsigned char>(s[pos]) & 0xC0) == 0x80) ++pos;
+      }
+    }
+  }
+
+ private:
+  pcre2_code* code_ = nullptr;
+};
+
+// GPT-2's pattern, used by HF's ByteLevel pre-tokenizer when use_regex is true.
+const char* const kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+// -----------------------------------------------------------------------------------------------------------
+// JSON helpers
+
+std::string read_text_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ModelError(path.string() + ": cannot open file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw ModelError(path.string() + ": read error");
+  return ss.str();
+}
+
+json parse_json_file(const std::filesystem::path& path) {
+  const std::string text = read_text_file(path);
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ModelError(path.string() + ": invalid JSON: " + e.what());
+  }
+}
+
+// A special token written in tokenizer_config.json: a string, an AddedToken dict ({"content": ...}) or null.
+std::optional<std::string> config_token(const json& config, const char* key) {
+  if (!config.is_object() || !config.contains(key)) return std::nullopt;
+  const json& v = config[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string())
+    return v["content"].get<std::string>();
+  return std::nullopt;
+}
+
+bool json_bool(const json& obj, const char* key, bool fallback, const std::string& where) {
+  if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return fallback;
+  if (!obj[key].is_boolean()) throw ModelError(where + ": \"" + key + "\" must be true or false");
+  return obj[key].get<bool>();
+}
+
+std::string json_string(const json& obj, const char* key, const std::string& where) {
+  if (!obj.is_object() || !obj.contains(key) || !obj[key].is_string()) {
+    throw ModelError(where + ": missing string \"" + key + "\"");
+  }
+  return obj[key].get<std::string>();
+}
+
+int32_t json_id(const json& v, const std::string& where) {
+  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX) {
+    throw ModelError(where + ": token id must be a non-negative integer, got " + v.dump());
+  }
+  return static_cast<int32_t>(v.get<int64_t>());
+}
+
+}  // namespace
+
+// -----------------------------------------------------------------------------------------------------------
+// The loaded tokenizer
+
+enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+
+struct PreStep {
+  bool byte_level = false;  // ByteLevel (optional prefix space + GPT-2 regex), else Split
+  bool add_prefix_space = false;
+  std::shared_ptr<Regex> regex;  // Split pattern, or the GPT-2 pattern; null for ByteLevel(use_regex=false)
+  SplitBehavior behavior = SplitBehavior::kIsolated;
+  bool invert = false;
+};
+
+struct AddedToken {
+  std::string content;
+  int32_t id = 0;
+  bool special = false, single_word = false, lstrip = false, rstrip = false, normalized = false;
+};
+
+// One post-processing template for a single sequence: special-token ids before and after it.
+struct Template {
+  std::vector<int32_t> before, after;
+};
+
+struct Merge {
+  int32_t rank;
+  int32_t new_id;
+};
+
+struct BpeTokenizer::Impl {
+  std::string source;  // file name(s), for messages
+
+  // Model
+  std::unordered_map<std::string, int32_t> vocab;  // byte-level piece -> id
+  std::unordered_map<uint64_t, Merge> merges;      // (left id << 32 | right id) -> rank, merged id
+  bool ignore_merges = false;
+  std::string prefix, suffix;  // continuing_subword_prefix, end_of_word_suffix
+  std::optional<int32_t> unk_id;
+  bool fuse_unk = false, byte_fallback = false;
+  std::array<std::array<int32_t, 256>, 4>
+      byte_ids{};  // [first + 2*last][byte] -> id of the initial symbol, or -1
+
+  // Added tokens, matched before pre-tokenization: pass 0 takes normalized=false tokens, pass 1 the others.
+  std::vector<AddedToken> added;
+  std::array<std::array<std::vector<int>, 256>, 2>
+      added_by_first_byte;  // indices into `added`, longest first
+
+  std::vector<PreStep> pre_steps;
+  std::vector<Template> templates;  // applied in order when add_special
+  bool byte_level_decoder = true;   // false: HF joins tokens with " " (no decoder)
+
+  // Id -> piece (vocab and added tokens); `special` marks special added tokens (dropped by decode).
+  std::vector<std::string> pieces;
+  std::vector<uint8_t> present, special;
+
+  std::optional<int32_t> bos, eos;
+
+  // Per-word BPE cache (HF keeps one too); words up to kMaxCachedWord bytes, at most kMaxCacheEntries.
+  static constexpr size_t kMaxCachedWord = 256;
+  static constexpr size_t kMaxCacheEntries = 200000;
+  mutable std::mutex cache_mutex;
+  mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
+
+  std::optional<int32_t> token_to_id(const std::string& s) const {
+    for (const AddedToken& t : added) {
+      if (t.content == s) return t.id;
+    }
+    auto it = vocab.find(s);
+    if (it == vocab.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void finish(const std::string& where);
+  void bpe_word(std::string_view word, std::vector<int32_t>& out) const;
+  void merge_word(std::string_view word, std::vector<int32_t>& out) const;
+  void run_pre_steps(std::string_view piece, size_t step,
+                     const std::function<void(std::string_view)>& emit) const;
+  void split_added(std::string_view text, std::vector<std::pair<std::string_view, int32_t>>& out) const;
+  void split_added_pass(int pass, std::string_view text,
+                        std::vector<std::pair<std::string_view, int32_t>>& out) const;
+};
+
+// Builds the id tables once the vocabulary, merges and added tokens are known.
+void BpeTokenizer::Impl::finish(const std::string& where) {
+  size_t n = 0;
+  for (const auto& kv : vocab) n = std::max<size_t>(n, static_cast<size_t>(kv.second) + 1);
+  for (const AddedToken& t : added) n = std::max<size_t>(n, static_cast<size_t>(t.id) + 1);
+  pieces.assign(n, std::string());
+  present.assign(n, 0);
+  special.assign(n, 0);
+  for (const auto& kv : vocab) {
+    pieces[kv.second] = kv.first;
+    present[kv.second] = 1;
+  }
+  for (const AddedToken& t : added) {
+    if (t.content.empty()) throw ModelError(where + ": added token " + std::to_string(t.id) + " is empty");
+    pieces[t.id] = t.content;
+    present[t.id] = 1;
+    special[t.id] = t.special ? 1 : 0;
+  }
+  for (int first = 0; first < 2; ++first) {
+    for (int last = 0; last < 2; ++last) {
+      for (int b = 0; b < 256; ++b) {
+        std::string s = (first ? "" : prefix) + byte_level().byte_to_char[b] + (last ? suffix : "");
+        auto it = vocab.find(s);
+        byte_ids[first + 2 * last][b] = it == vocab.end() ? -1 : it->second;
+      }
+    }
+  }
+  for (auto& pass : added_by_first_byte) {
+    for (auto& v : pass) v.clear();
+  }
+  for (size_t i = 0; i < added.size(); ++i) {
+    const AddedToken& t = added[i];
+    added_by_first_byte[t.normalized && !t.special ? 1 : 0][static_cast<unsigned char>(t.content[0])]
+        .push_back(static_cast<int>(i));
+  }
+  for (auto& pass : added_by_first_byte) {
+    for (auto& v : pass) {
+      std::stable_sort(v.begin(), v.end(),
+                       [&](int a, int b) { return added[a].content.size() > added[b].content.size(); });
+    }
+  }
+}
+
+// HF's BPE::merge_word: initial symbols per character (byte), then repeatedly apply the lowest-ranked merge,
+// leftmost first, through a priority queue; stale queue entries are skipped.
+void BpeTokenizer::Impl::merge_word(std::string_view word, std::vector<int32_t>& out) const {
+  struct Symbol {
+    int32_t id;
+    int32_t prev, next;
+    bool alive;
+  };
+  std::vector<Symbol> sym;
+  sym.reserve(word.size());
+  int32_t pending_unk = -1;  // an unk token not yet added (fuse_unk merges runs of unknown characters)
+  auto add = [&](int32_t id) {
+    const auto n = static_cast<int32_t>(sym.size());
+    if (n > 0) sym.back().next = n;
+    sym.push_back({id, n - 1, -1, true});
+  };
+  for (size_t i = 0; i < word.size(); ++i) {
+    const bool first = i == 0, last = i + 1 == word.size();
+    const auto b = static_cast<unsigned char>(word[i]);
+    const int32_t id = byte_ids[(first ? 1 : 0) + (last ? 2 : 0)][b];
+    if (id >= 0) {
+      if (pending_unk >= 0) add(pending_unk), pending_unk = -1;
+      add(id);
+      continue;
+    }
+    if (byte_fallback) {  // <0xNN> tokens for each byte of the symbol's text, if all exist
+      const std::string s = (first ? "" : prefix) + byte_level().byte_to_char[b] + (last ? suffix : "");
+      std::vector<int32_t> ids;
+      for (unsigned char c : s) {
+        char name[8];
+        std::snprintf(name, sizeof name, "<0x%02X>", c);
+        auto it = vocab.find(name);
+        if (it == vocab.end()) break;
+        ids.push_back(it->second);
+      }
+      if (ids.size() == s.size()) {
+        if (pending_unk >= 0) add(pending_unk), pending_unk = -1;
+        for (int32_t x : ids) add(x);
+        continue;
+      }
+    }
+    if (unk_id) {  // without an unk token HF drops the character
+      if (pending_unk >= 0 && !fuse_unk) add(pending_unk);
+      pending_unk = *unk_id;
+    }
+  }
+  if (pending_unk >= 0) add(pending_unk);
+
+  struct Candidate {
+    int32_t rank, pos, new_id;
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> queue;
+  auto lookup = [&](int32_t a, int32_t b) -> const Merge* {
+    auto it = merges.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b));
+    return it == merges.end() ? nullptr : &it->second;
+  };
+  for (size_t i = 0; i + 1 < sym.size(); ++i) {
+    if (const Merge* m = lookup(sym[i].id, sym[i + 1].id)) {
+      queue.push({m->rank, static_cast<int32_t>(i), m->new_id});
+    }
+  }
+  while (!queue.empty()) {
+    const Candidate top = queue.top();
+    queue.pop();
+    Symbol& cur = sym[top.pos];
+    if (!cur.alive || cur.next < 0) continue;
+    const Symbol right = sym[cur.next];
+    const Merge* m = lookup(cur.id, right.id);
+    if (m == nullptr || m->new_id != top.new_id) continue;  // stale entry
+    sym[cur.next].alive = false;
+    cur.id = top.new_id;
+    cur.next = right.next;
+    if (right.next >= 0) sym[right.next].prev = top.pos;
+    if (cur.prev >= 0) {
+      if (const Merge* p = lookup(sym[cur.prev].id, cur.id)) queue.push({p->rank, cur.prev, p->new_id});
+    }
+    if (cur.next >= 0) {
+      if (const Merge* n = lookup(cur.id, sym[cur.next].id)) queue.push({n->rank, top.pos, n->new_id});
+    }
+  }
+  for (const Symbol& s : sym) {
+    if (s.alive) out.push_back(s.id);
+  }
+}
+
+// BPE of one pre-token (raw bytes): the whole word when ignore_merges finds it in the vocabulary, else
+// merges.
+void BpeTokenizer::Impl::bpe_word(std::string_view word, std::vector<int32_t>& out) const {
+  if (ignore_merges) {
+    auto it = vocab.find(bytes_to_byte_level(word));
+    if (it != vocab.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
+  const bool cacheable = word.size() <= kMaxCachedWord;
+  std::string key;
+  if (cacheable) {
+    key.assign(word);
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    auto it = cache.find(key);
+    if (it != cache.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  const size_t start = out.size();
+  merge_word(word, out);
+  if (cacheable) {
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    if (cache.size() < kMaxCacheEntries)
+      cache.emplace(std::move(key), std::vector<int32_t>(out.begin() + start, out.end()));
+  }
+}
+
+// Applies pre-tokenizer steps [step, end) to `piece` and calls `emit` for each final non-empty pre-token.
+void BpeTokenizer::Impl::run_pre_steps(std::string_view piece, size_t step,
+                                       const std::function<void(std::string_view)>& emit) const {
+  if (piece.empty()) return;
+  if (step == pre_steps.size()) {
+    emit(piece);
+    return;
+  }
+  const PreStep& ps = pre_steps[step];
+  std::string with_space;
+  if (ps.byte_level && ps.add_prefix_space && piece[0] != ' ') {
+    with_space = " ";
+    with_space.append(piece);
+    piece = with_space;
+  }
+  if (!ps.regex) {
+    run_pre_steps(piece, step + 1, emit);
+    return;
+  }
+  std::vector<std::pair<size_t, size_t>> found;
+  ps.regex->find_all(piece, found);
+  // HF's Pattern::find_matches: the whole piece as (range, is_match) parts.
+  struct Part {
+    size_t begin, end;
+    bool is_match;
+  };
+  std::vector<Part> parts;
+  size_t prev = 0;
+  for (const auto& m : found) {
+    if (prev != m.first) parts.push_back({prev, m.first, false});
+    parts.push_back({m.first, m.second, true});
+    prev = m.second;
+  }
+  if (prev != piece.size()) parts.push_back({prev, piece.size(), false});
+  if (ps.invert) {
+    for (Part& p : parts) p.is_match = !p.is_match;
+  }
+  // HF's NormalizedString::split: which parts become pre-tokens, and which are removed.
+  std::vector<Part> kept;  // is_match here means "remove"
+  switch (ps.behavior) {
+    case SplitBehavior::kRemoved:
+      kept = parts;
+      break;
+    case SplitBehavior::kIsolated:
+      for (const Part& p : parts) kept.push_back({p.begin, p.end, false});
+      break;
+    case SplitBehavior::kContiguous: {
+      bool previous_match = false;
+      for (const Part& p : parts) {
+        if (p.is_match == previous_match && !kept.empty()) {
+          kept.back().end = p.end;
+        } else {
+          kept.push_back({p.begin, p.end, false});
+        }
+        previous_match = p.is_match;
+      }
+      break;
+    }
+    case SplitBehavior::kMergedWithPrevious: {
+      bool previous_match = false;
+      for (const Part& p : parts) {
+        if (p.is_match && !previous_match && !kept.empty()) {
+          kept.back().end = p.end;
+        } else {
+          kept.push_back({p.begin, p.end, false});
+        }
+        previous_match = p.is_match;
+      }
+      break;
+    }
+    case SplitBehavior::kMergedWithNext: {
+      bool previous_match = false;
+      for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+        if (it->is_match && !previous_match && !kept.empty()) {
+          kept.back().begin = it->begin;
+        } else {
+          kept.push_back({it->begin, it->end, false});
+        }
+        previous_match = it->is_match;
+      }
+      std::reverse(kept.begin(), kept.end());
+      break;
+    }
+  }
+  for (const Part& p : kept) {
+    if (!p.is_match && p.end > p.begin) run_pre_steps(piece.substr(p.begin, p.end - p.begin), step + 1, emit);
+  }
+}
+
+// One pass of HF's AddedVocabulary::split_with_indices: leftmost-longest matches of this pass's tokens, with
+// single_word / lstrip / rstrip. Appends (text, -1) for plain text and (content, id) for added tokens.
+void BpeTokenizer::Impl::split_added_pass(int pass, std::string_view text,
+                                          std::vector<std::pair<std::string_view, int32_t>>& out) const {
+  const auto& by_byte = added_by_first_byte[pass];
+  size_t start_offset = 0;  // end of the last accepted match
+  size_t search = 0;        // where the matcher resumes (after the last match, accepted or not)
+  while (search < text.size()) {
+    // Leftmost-longest: the first position with any match, the longest token there.
+    size_t start = text.size();
+    const AddedToken* tok = nullptr;
+    for (size_t p = search; p < text.size() && tok == nullptr; ++p) {
+      for (int idx : by_byte[static_cast<unsigned char>(text[p])]) {
+        const std::string& c = added[idx].content;
+        if (text.compare(p, c.size(), c) == 0) {
+          tok = &added[idx];
+          start = p;
+          break;
+        }
+      }
+    }
+    if (tok == nullptr) break;
+    size_t stop = start + tok->content.size();
+    search = stop;
+    if (start < start_offset) continue;  // inside a previous token's rstrip whitespace
+    if (tok->single_word) {
+      // Word characters: letters, marks and numbers (an approximation of Rust's is_alphanumeric) and '_'.
+      auto is_word = [](uint32_t cp) {
+        if (cp < 0x80) return std::isalnum(static_cast<int>(cp)) != 0 || cp == '_';
+        static const Regex word_re(R"(^[\p{L}\p{M}\p{N}])", false, "built-in");
+        std::string s;
+        append_utf8(s, cp);
+        std::vector<std::pair<size_t, size_t>> m;
+        word_re.find_all(s, m);
+        return !m.empty();
+      };
+      size_t at = 0;
+      uint32_t cp = 0;
+      const bool start_space = start == 0 || !is_word(last_code_point(text.substr(0, start), &at));
+      const bool stop_space = stop == text.size() || (utf8_step(text, stop, &cp) > 0 && !is_word(cp));
+      if (!start_space || !stop_space) continue;
+    }
+    if (tok->lstrip) {
+      size_t s = start;
+      while (s > start_offset) {
+        size_t at = 0;
+        if (!is_white_space(last_code_point(text.substr(0, s), &at))) break;
+        s = at;
+      }
+      start = s;
+    }
+    if (tok->rstrip) {
+      uint32_t cp = 0;
+      int n = 0;
+      while (stop < text.size() && (n = utf8_step(text, stop, &cp)) > 0 && is_white_space(cp)) stop += n;
+    }
+    if (start > start_offset) out.emplace_back(text.substr(start_offset, start - start_offset), -1);
+    out.emplace_back(text.substr(start, stop - start), tok->id);
+    start_offset = stop;
+  }
+  if (start_offset < text.size()) out.emplace_back(text.substr(start_offset), -1);
+}
+
+void BpeTokenizer::Impl::split_added(std::string_view text,
+                                     std::vector<std::pair<std::string_view, int32_t>>& out) const {
+  std::vector<std::pair<std::string_view, int32_t>> first;
+  split_added_pass(0, text, first);
+  for (const auto& seg : first) {
+    if (seg.second >= 0) {
+      out.push_back(seg);
+    } else {
+      split_added_pass(1, seg.first, out);
+    }
+  }
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// BpeTokenizer
+
+BpeTokenizer::BpeTokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BpeTokenizer::~BpeTokenizer() = default;
+
+std::string sanitize_utf8(const std::string& text) {
+  if (is_valid_utf8(text)) return text;
+  std::string out;
+  out.reserve(text.size() + 16);
+  uint32_t cp;
+  for (size_t i = 0; i < text.size();) {
+    const int n = utf8_step(text, i, &cp);
+    if (n > 0) {
+      out.append(text, i, n);
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      i += -n;
+    }
+  }
+  return out;
+}
+
+std::vector<int64_t> BpeTokenizer::encode(const std::string& text, bool add_special) const {
+  const Impl& m = *impl_;
+  const std::string clean = sanitize_utf8(text);
+  std::vector<std::pair<std::string_view, int32_t>> segments;
+  m.split_added(clean, segments);
+  std::vector<int32_t> ids;
+  ids.reserve(clean.size() / 3 + 4);
+  const std::function<void(std::string_view)> emit = [&](std::string_view word) { m.bpe_word(word, ids); };
+  for (const auto& seg : segments) {
+    if (seg.second >= 0) {
+      ids.push_back(seg.second);
+    } else {
+      m.run_pre_steps(seg.first, 0, emit);
+    }
+  }
+  if (add_special) {
+    for (const Template& t : m.templates) {
+      std::vector<int32_t> wrapped(t.before);
+      wrapped.insert(wrapped.end(), ids.begin(), ids.end());
+      wrapped.insert(wrapped.end(), t.after.begin(), t.after.end());
+      ids.swap(wrapped);
+    }
+  }
+  return std::vector<int64_t>(ids.begin(), ids.end());
+}
+
+std::vector<std::string> BpeTokenizer::pre_tokenize(const std::string& text) const {
+  const Impl& m = *impl_;
+  const std::string clean = sanitize_utf8(text);
+  std::vector<std::pair<std::string_view, int32_t>> segments;
+  m.split_added(clean, segments);
+  std::vector<std::string> out;
+  const std::function<void(std::string_view)> emit = [&](std::string_view w) { out.emplace_back(w); };
+  for (const auto& seg : segments) {
+    if (seg.second < 0) m.run_pre_steps(seg.first, 0, emit);
+  }
+  return out;
+}
+
+std::string BpeTokenizer::decode(const std::vector<int64_t>& ids) const {
+  const Impl& m = *impl_;
+  std::string bytes;
+  bool first = true;
+  for (int64_t id : ids) {
+    if (id < 0 || id >= static_cast<int64_t>(m.pieces.size()) || !m.present[id] || m.special[id]) continue;
+    if (m.byte_level_decoder) {
+      bytes += byte_level_to_bytes(m.pieces[id]);
+    } else {
+      if (!first) bytes += ' ';
+      bytes += m.pieces[id];
+    }
+    first = false;
+  }
+  return sanitize_utf8(bytes);
+}
+
+std::string BpeTokenizer::piece(int64_t id) const {
+  const Impl& m = *impl_;
+  if (id < 0 || id >= static_cast<int64_t>(m.pieces.size()) || !m.present[id]) {
+    throw InputError("token id " + std::to_string(id) + " is not in the vocabulary of " + m.source +
+                     " (size " + std::to_string(m.pieces.size()) + ")");
+  }
+  return m.pieces[id];
+}
+
+std::string BpeTokenizer::token_text(int64_t id) const {
+  const std::string p = piece(id);
+  for (const AddedToken& t : impl_->added) {
+    if (t.id == id) return escape_invalid_utf8(t.content);
+  }
+  return escape_invalid_utf8(byte_level_to_bytes(p));
+}
+
+int64_t BpeTokenizer::vocab_size() const { return static_cast<int64_t>(impl_->pieces.size()); }
+
+std::optional<int64_t> BpeTokenizer::bos_id() const {
+  if (impl_->bos) return *impl_->bos;
+  return std::nullopt;
+}
+
+std::optional<int64_t> BpeTokenizer::eos_id() const {
+  if (impl_->eos) return *impl_->eos;
+  return std::nullopt;
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// Loading
+
+namespace {
+
+using Impl = BpeTokenizer::Impl;
+
+bool has_byte_level(const json& pre) {
+  if (!pre.is_object()) return false;
+  const std::string type = pre.value("type", "");
+  if (type == "ByteLevel") return true;
+  if (type == "Sequence" && pre.contains("pretokenizers") && pre["pretokenizers"].is_array()) {
+    for (const json& p : pre["pretokenizers"]) {
+      if (has_byte_level(p)) return true;
+    }
+  }
+  return false;
+}
+
+void parse_pre_tokenizer(const json& p, const std::string& where, std::vector<PreStep>& steps) {
+  if (!p.is_object()) throw ModelError(where + ": pre_tokenizer must be an object");
+  const std::string type = json_string(p, "type", where);
+  if (type == "Sequence") {
+    if (!p.contains("pretokenizers") || !p["pretokenizers"].is_array()) {
+      throw ModelError(where + ": Sequence pre_tokenizer without a \"pretokenizers\" list");
+    }
+    for (const json& q : p["pretokenizers"]) parse_pre_tokenizer(q, where, steps);
+  } else if (type == "ByteLevel") {
+    PreStep s;
+    s.byte_level = true;
+    s.add_prefix_space = json_bool(p, "add_prefix_space", true, where + ": ByteLevel");
+    if (json_bool(p, "use_regex", true, where + ": ByteLevel")) {
+      s.regex = std::make_shared<Regex>(kGpt2Pattern, false, where);
+    }
+    steps.push_back(std::move(s));
+  } else if (type == "Split") {
+    PreStep s;
+    const json pattern = p.value("pattern", json());
+    if (pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()) {
+      s.regex = std::make_shared<Regex>(pattern["Regex"].get<std::string>(), false, where + ": Split");
+    } else if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string()) {
+      s.regex = std::make_shared<Regex>(pattern["String"].get<std::string>(), true, where + ": Split");
+    } else {
+      throw ModelError(where + ": Split pre_tokenizer needs a pattern {\"Regex\": ...} or {\"String\": ...}");
+    }
+    const std::string behavior = json_string(p, "behavior", where + ": Split");
+    if (behavior == "Removed") {
+      s.behavior = SplitBehavior::kRemoved;
+    } else if (behavior == "Isolated") {
+      s.behavior = SplitBehavior::kIsolated;
+    } else if (behavior == "MergedWithPrevious") {
+      s.behavior = SplitBehavior::kMergedWithPrevious;
+    } else if (behavior == "MergedWithNext") {
+      s.behavior = SplitBehavior::kMergedWithNext;
+    } else if (behavior == "Contiguous") {
+      s.behavior = SplitBehavior::kContiguous;
+    } else {
+      throw ModelError(where + ": unknown Split behavior '" + behavior + "'");
+    }
+    s.invert = json_bool(p, "invert", false, where + ": Split");
+    steps.push_back(std::move(s));
+  } else if (type == "Digits") {
+    // HF splits on char::is_numeric (\p{N}): one part per digit, or runs of digits.
+    PreStep s;
+    const bool individual = json_bool(p, "individual_digits", false, where + ": Digits");
+    s.regex = std::make_shared<Regex>(individual ? R"(\p{N})" : R"(\p{N}+)", false, where + ": Digits");
+    steps.push_back(std::move(s));
+  } else {
+    throw ModelError(where + ": unsupported pre_tokenizer type '" + type +
+                     "' (supported: ByteLevel, Split, Digits, Sequence)");
+  }
+}
+
+void parse_post_processor(const json& p, const std::string& where, Impl& m) {
+  if (p.is_null()) return;
+  if (!p.is_object()) throw ModelError(where + ": post_processor must be an object or null");
+  const std::string type = json_string(p, "type", where + ": post_processor");
+  if (type == "ByteLevel") return;  // only adjusts offsets
+  if (type == "Sequence") {
+    if (!p.contains("processors") || !p["processors"].is_array()) {
+      throw ModelError(where + ": Sequence post_processor without a \"processors\" list");
+    }
+    for (const json& q : p["processors"]) parse_post_processor(q, where, m);
+    return;
+  }
+  if (type == "TemplateProcessing") {
+    const std::string w = where + ": TemplateProcessing";
+    if (!p.contains("single") || !p["single"].is_array())
+      throw ModelError(w + ": missing \"single\" template");
+    const json specials = p.value("special_tokens", json::object());
+    Template t;
+    bool seen_sequence = false;
+    for (const json& item : p["single"]) {
+      if (item.contains("Sequence")) {
+        if (item["Sequence"].value("id", "A") == "A") seen_sequence = true;
+        continue;
+      }
+      if (!item.contains("SpecialToken")) throw ModelError(w + ": unknown template item " + item.dump());
+      const std::string name = json_string(item["SpecialToken"], "id", w);
+      if (!specials.contains(name) || !specials[name].contains("ids") || !specials[name]["ids"].is_array()) {
+        throw ModelError(w + ": special token '" + name + "' is not in \"special_tokens\"");
+      }
+      for (const json& id : specials[name]["ids"])
+        (seen_sequence ? t.after : t.before).push_back(json_id(id, w));
+    }
+    m.templates.push_back(std::move(t));
+    return;
+  }
+  if (type == "RobertaProcessing" || type == "BertProcessing") {
+    const std::string w = where + ": " + type;
+    auto pair_id = [&](const char* key) {
+      if (!p.contains(key) || !p[key].is_array() || p[key].size() != 2) {
+        throw ModelError(w + ": \"" + key + "\" must be [token, id]");
+      }
+      return json_id(p[key][1], w);
+    };
+    m.templates.push_back(Template{{pair_id("cls")}, {pair_id("sep")}});
+    return;
+  }
+  throw ModelError(
+      where + ": unsupported post_processor type '" + type +
+      "' (supported: TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing, Sequence)");
+}
+
+void parse_decoder(const json& d, const std::string& where, Impl& m) {
+  if (d.is_null()) {
+    m.byte_level_decoder = false;
+    return;
+  }
+  const std::string type = d.is_object() ? d.value("type", "") : "";
+  if (type == "ByteLevel") return;
+  if (type == "Sequence" && d.contains("decoders") && d["decoders"].is_array() && d["decoders"].size() == 1 &&
+      d["decoders"][0].value("type", "") == "ByteLevel") {
+    return;
+  }
+  throw ModelError(where + ": unsupported decoder " + (type.empty() ? d.dump() : "type '" + type + "'") +
+                   " (supported: ByteLevel)");
+}
+
+// Merges as "a b" strings (merges.txt, older tokenizer.json) or ["a", "b"] pairs (tokenizers >= 0.20).
+void add_merge(Impl& m, const std::string& a, const std::string& b, int32_t rank, const std::string& where) {
+  auto id_of = [&](const std::string& s) {
+    auto it = m.vocab.find(s);
+    if (it == m.vocab.end()) throw ModelError(where + ": merge token '" + s + "' is not in the vocabulary");
+    return it->second;
+  };
+  const int32_t ia = id_of(a), ib = id_of(b);
+  std::string merged = a;
+  merged +=
+      (!m.prefix.empty() && b.compare(0, m.prefix.size(), m.prefix) == 0) ? b.substr(m.prefix.size()) : b;
+  const int32_t inew = id_of(merged);
+  m.merges[(static_cast<uint64_t>(static_cast<uint32_t>(ia)) << 32) | static_cast<uint32_t>(ib)] = {rank,
+                                                                                                    inew};
+}
+
+void parse_vocab(const json& v, const std::string& where, Impl& m) {
+  if (!v.is_object()) throw ModelError(where + ": vocabulary must be a JSON object {token: id}");
+  m.vocab.reserve(v.size());
+  for (auto it = v.begin(); it != v.end(); ++it) m.vocab[it.key()] = json_id(it.value(), where + ": vocab");
+}
+
+AddedToken parse_added_token(const json& t, const std::string& where) {
+  if (!t.is_object()) throw ModelError(where + ": added token must be an object");
+  AddedToken a;
+  a.content = json_string(t, "content", where);
+  a.id = t.contains("id") ? json_id(t["id"], where) : 0;
+  a.special = json_bool(t, "special", false, where);
+  a.single_word = json_bool(t, "single_word", false, where);
+  a.lstrip = json_bool(t, "lstrip", false, where);
+  a.rstrip = json_bool(t, "rstrip", false, where);
+  a.normalized = json_bool(t, "normalized", !a.special, where);
+  return a;
+}
+
+void set_bos_eos(Impl& m, const json& config) {
+  if (auto s = config_token(config, "bos_token")) m.bos = m.token_to_id(*s);
+  if (auto s = config_token(config, "eos_token")) m.eos = m.token_to_id(*s);
+  if (!m.bos && !m.templates.empty() && !m.templates.front().before.empty())
+    m.bos = m.templates.front().before[0];
+  if (!m.eos && !m.templates.empty() && !m.templates.front().after.empty())
+    m.eos = m.templates.front().after.back();
+  if (!m.eos) {
+    for (const char* name : {"<|endoftext|>", "<|end_of_text|>", "</s>"}) {
+      auto id = m.token_to_id(name);
+      if (id && m.special[*id]) {
+        m.eos = id;
+        break;
+      }
+    }
+  }
+}
+
+json read_config(const std::filesystem::path& dir) {
+  const auto path = dir / "tokenizer_config.json";
+  if (!std::filesystem::exists(path)) return json::object();
+  json c = parse_json_file(path);
+  if (!c.is_object()) throw ModelError(path.string() + ": expected a JSON object");
+  return c;
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir) {
+  const auto path = dir / "tokenizer.json";
+  const std::string where = path.string();
+  const json j = parse_json_file(path);
+  if (!j.is_object()) throw ModelError(where + ": expected a JSON object at the top level");
+  if (!j.contains("model") || !j["model"].is_object()) throw ModelError(where + ": no \"model\" object");
+  const json& model = j["model"];
+  std::string type = model.value("type", "");
+  if (type.empty() && model.contains("merges")) type = "BPE";  // HF infers the type when it is left out
+  if (type == "Unigram" || type == "WordPiece" || type == "WordLevel") return nullptr;  // not ours
+  if (type != "BPE") {
+    throw ModelError(where + ": unknown model type '" + type +
+                     "' (expected BPE, Unigram, WordPiece or WordLevel)");
+  }
+  const json pre = j.value("pre_tokenizer", json());
+  if (!has_byte_level(pre)) return nullptr;  // e.g. Llama 2's Metaspace + byte_fallback: sentencepiece's job
+
+  auto m = std::make_unique<Impl>();
+  m->source = where;
+  const json config = read_config(dir);
+  if (!model.contains("vocab")) throw ModelError(where + ": model.vocab is missing");
+  parse_vocab(model["vocab"], where + ": model.vocab", *m);
+  if (!model.contains("merges") || !model["merges"].is_array()) {
+    throw ModelError(where + ": model.merges is missing or not a list");
+  }
+  auto opt_string = [&](const char* key) {
+    return model.contains(key) && model[key].is_string() ? model[key].get<std::string>() : std::string();
+  };
+  m->prefix = opt_string("continuing_subword_prefix");
+  m->suffix = opt_string("end_of_word_suffix");
+  const std::string unk = opt_string("unk_token");
+  if (!unk.empty()) {
+    auto it = m->vocab.find(unk);
+    if (it == m->vocab.end()) throw ModelError(where + ": unk_token '" + unk + "' is not in the vocabulary");
+    m->unk_id = it->second;
+  }
+  m->fuse_unk = json_bool(model, "fuse_unk", false, where + ": model");
+  m->byte_fallback = json_bool(model, "byte_fallback", false, where + ": model");
+  m->ignore_merges = json_bool(model, "ignore_merges", false, where + ": model");
+  if (model.contains("dropout") && model["dropout"].is_number() && model["dropout"].get<double>() > 0.0) {
+    throw ModelError(where + ": BPE dropout is not supported (it makes encoding random)");
+  }
+  int32_t rank = 0;
+  for (const json& merge : model["merges"]) {
+    const std::string w = where + ": model.merges[" + std::to_string(rank) + "]";
+    if (merge.is_string()) {
+      const std::string s = merge.get<std::string>();
+      const size_t sp = s.find(' ');
+      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
+        throw ModelError(w + ": expected \"left right\", got '" + s + "'");
+      }
+      add_merge(*m, s.substr(0, sp), s.substr(sp + 1), rank, w);
+    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+      add_merge(*m, merge[0].get<std::string>(), merge[1].get<std::string>(), rank, w);
+    } else {
+      throw ModelError(w + ": expected \"left right\" or [left, right], got " + merge.dump());
+    }
+    ++rank;
+  }
+
+  const json normalizer = j.value("normalizer", json());
+  if (!normalizer.is_null()) {
+    const bool empty_sequence = normalizer.is_object() && normalizer.value("type", "") == "Sequence" &&
+                                normalizer.contains("normalizers") && normalizer["normalizers"].empty();
+    if (!empty_sequence) {
+      throw ModelError(
+          where + ": unsupported normalizer " +
+          (normalizer.is_object() ? "'" + normalizer.value("type", "?") + "'" : normalizer.dump()) +
+          " (byte-level BPE here supports none)");
+    }
+  }
+  parse_pre_tokenizer(pre, where, m->pre_steps);
+  for (size_t i = 0; i + 1 < m->pre_steps.size(); ++i) {
+    if (m->pre_steps[i].byte_level) {
+      throw ModelError(where +
+                       ": unsupported pre_tokenizer: ByteLevel must be the last step of the Sequence");
+    }
+  }
+  parse_post_processor(j.value("post_processor", json()), where, *m);
+  parse_decoder(j.value("decoder", json()), where, *m);
+  if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
+    if (!j["added_tokens"].is_array()) throw ModelError(where + ": added_tokens must be a list");
+    for (const json& t : j["added_tokens"])
+      m->added.push_back(parse_added_token(t, where + ": added_tokens"));
+  }
+  m->finish(where);
+
+  // transformers' LlamaTokenizerFast rebuilds the template from add_bos_token / add_eos_token.
+  const std::string cls = config.value("tokenizer_class", "");
+  if (cls == "LlamaTokenizerFast" || cls == "LlamaTokenizer") {
+    Template t;
+    auto bos = config_token(config, "bos_token"), eos = config_token(config, "eos_token");
+    if (json_bool(config, "add_bos_token", true, "tokenizer_config.json") && bos && m->token_to_id(*bos)) {
+      t.before.push_back(*m->token_to_id(*bos));
+    }
+    if (json_bool(config, "add_eos_token", false, "tokenizer_config.json") && eos && m->token_to_id(*eos)) {
+      t.after.push_back(*m->token_to_id(*eos));
+    }
+    m->templates = {t};
+  }
+  set_bos_eos(*m, config);
+  return std::make_unique<BpeTokenizer>(std::move(m));
+}
+
+std::unique_ptr<Tokenizer> load_vocab_merges(const std::filesystem::path& dir) {
+  const auto vocab_path = dir / "vocab.json", merges_path = dir / "merges.txt";
+  auto m = std::make_unique<Impl>();
+  m->source = vocab_path.string() + " + merges.txt";
+  const json config = read_config(dir);
+  parse_vocab(parse_json_file(vocab_path), vocab_path.string(), *m);
+
+  std::istringstream lines(read_text_file(merges_path));
+  std::string line;
+  int32_t rank = 0;
+  for (int line_no = 1; std::getline(lines, line); ++line_no) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line.rfind("#version", 0) == 0) continue;
+    const std::string w = merges_path.string() + ":" + std::to_string(line_no);
+    const size_t sp = line.find(' ');
+    if (sp == std::string::npos || line.find(' ', sp + 1) != std::string::npos) {
+      throw ModelError(w + ": expected two tokens separated by one space, got '" + line + "'");
+    }
+    add_merge(*m, line.substr(0, sp), line.substr(sp + 1), rank++, w);
+  }
+  if (rank == 0) throw ModelError(merges_path.string() + ": no merges");
+
+  // GPT2TokenizerFast: ByteLevel pre-tokenizer (add_prefix_space from the config), ByteLevel decoder.
+  PreStep s;
+  s.byte_level = true;
+  s.add_prefix_space = json_bool(config, "add_prefix_space", false, "tokenizer_config.json");
+  s.regex = std::make_shared<Regex>(kGpt2Pattern, false, m->source);
+  m->pre_steps.push_back(std::move(s));
+
+  // Special tokens: the config's added_tokens_decoder, then bos/eos/unk/pad (GPT-2 default "<|endoftext|>").
+  if (config.contains("added_tokens_decoder") && config["added_tokens_decoder"].is_object()) {
+    for (auto it = config["added_tokens_decoder"].begin(); it != config["added_tokens_decoder"].end(); ++it) {
+      AddedToken t = parse_added_token(it.value(), "tokenizer_config.json: added_tokens_decoder");
+      try {
+        t.id = std::stoi(it.key());
+      } catch (const std::exception&) {
+        throw ModelError("tokenizer_config.json: added_tokens_decoder key '" + it.key() + "' is not an id");
+      }
+      m->added.push_back(t);
+    }
+  }
+  for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
+    std::optional<std::string> name = config_token(config, key);
+    if (!config.contains(key) && key != std::string("pad_token")) name = "<|endoftext|>";
+    if (!name) continue;
+    const bool known = std::any_of(m->added.begin(), m->added.end(),
+                                   [&](const AddedToken& t) { return t.content == *name; });
+    auto it = m->vocab.find(*name);
+    if (known || it == m->vocab.end()) continue;
+    AddedToken t;
+    t.content = *name;
+    t.id = it->second;
+    t.special = true;
+    m->added.push_back(t);
+  }
+  m->finish(m->source);
+  // GPT2Tokenizer's bos/eos default to "<|endoftext|>"; an explicit null in the config means none.
+  for (const char* key : {"bos_token", "eos_token"}) {
+    std::optional<std::string> name = config_token(config, key);
+    if (!config.contains(key)) name = "<|endoftext|>";
+    (key == std::string("bos_token") ? m->bos : m->eos) = name ? m->token_to_id(*name) : std::nullopt;
+  }
+  if (json_bool(config, "add_bos_token", false, "tokenizer_config.json") && m->bos) {
+    m->templates.push_back(Template{{*m->bos}, {}});
+  }
+  return std::make_unique<BpeTokenizer>(std::move(m));
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::filesystem::path& model_dir) {
+  if (std::filesystem::exists(model_dir / "tokenizer.json")) return load_tokenizer_json(model_dir);
+  const bool has_vocab = std::filesystem::exists(model_dir / "vocab.json");
+  const bool has_merges = std::filesystem::exists(model_dir / "merges.txt");
+  if (has_vocab && has_merges) return load_vocab_merges(model_dir);
+  if (has_vocab != has_merges && !std::filesystem::exists(model_dir / "tokenizer.model")) {
+    throw ModelError((model_dir / (has_vocab ? "vocab.json" : "merges.txt")).string() + ": found without " +
+                     (has_vocab ? "merges.txt" : "vocab.json") + "; a GPT-2 style BPE tokenizer needs both");
+  }
+  return nullptr;
+}
+
+}  // namespace lens
