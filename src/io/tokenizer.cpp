@@ -2,6 +2,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "io/bpe_tokenizer.h"
 #include "io/sentencepiece_tokenizer.h"
 #include "lens/error.h"
 #include "lens/tokenizer.h"
@@ -27,10 +28,16 @@ nlohmann::json read_tokenizer_config(const fs::path& dir) {
 
 std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& dir) {
   const nlohmann::json tc = read_tokenizer_config(dir);
+  // Byte-level BPE (tokenizer.json or vocab.json + merges.txt) first; a tokenizer.json that is not
+  // byte-level (Llama 2's Metaspace) yields nullptr and falls back to sentencepiece.
+  if (auto bpe = load_bpe_tokenizer(dir)) return bpe;
   if (fs::exists(dir / "tokenizer.model")) {
     // LlamaTokenizer defaults: BOS on, EOS off.
-    const bool add_bos = tc.value("add_bos_token", true);
-    const bool add_eos = tc.value("add_eos_token", false);
+    auto flag = [&](const char* key, bool fallback) {
+      return tc.contains(key) && tc[key].is_boolean() ? tc[key].get<bool>() : fallback;
+    };
+    const bool add_bos = flag("add_bos_token", true);
+    const bool add_eos = flag("add_eos_token", false);
     return load_sentencepiece(dir / "tokenizer.model", add_bos, add_eos);
   }
   return nullptr;
