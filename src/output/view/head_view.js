@@ -26,11 +26,14 @@ Lens.headView = {
     const sel = Lens.el('head-layer');
     sel.innerHTML = meta.layers.map((l) => `<option value="${l}">${l}</option>`).join('');
     sel.addEventListener('change', () => this.show(+sel.value));
+    // All heads at once is readable for short prompts only; long ones start with head 0.
+    const startAll = T <= 128;
     const heads = [];
     for (let h = 0; h < meta.n_head; h++) {
-      heads.push(`<label title="head ${h}"><input type="checkbox" data-head="${h}" checked>` +
+      const on = startAll || h === 0;
+      if (on) this.heads.add(h);
+      heads.push(`<label title="head ${h}"><input type="checkbox" data-head="${h}"${on ? ' checked' : ''}>` +
                  `<i style="background:${Lens.headColour(h, meta.n_head)}"></i>${h}</label>`);
-      this.heads.add(h);
     }
     Lens.el('head-heads').innerHTML = heads.join('');
     Lens.el('head-heads').addEventListener('change', (ev) => {

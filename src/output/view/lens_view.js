@@ -2,12 +2,18 @@
 // probability or by the entropy; hover shows top-k, entropy, KL. A layer slider dims (or hides) the
 // layers above it and shows that layer's predictions under the prompt. Several lenses (run.lenses,
 // e.g. logit and tuned) are shown side by side and share the slider.
+// Columns come in blocks of kBlock positions, built when scrolled near (IntersectionObserver): laying
+// out all 33 x 1000 cells of a long prompt up front costs about a second.
 'use strict';
 
 Lens.lensView = {
+  kBlock: 50,
+  kCellW: 64,      // px; fixed column width (table-layout: fixed)
+  kRowH: 19,       // px; fixed row height, so the row-header table and the blocks line up
   run: null,
-  lenses: [],      // [{name, layers, cols: [pos], rows: [tr], cells: [[td]]}]
+  lenses: [],      // [{name, layers, cols: [pos], grid: [row][col] -> position record, heads, blocks}]
   maxEntropy: 1,
+  row: 0,          // slider position (row index)
 
   init(run) {
     this.run = run;
@@ -31,64 +37,109 @@ Lens.lensView = {
     slider.addEventListener('input', () => this.setLayer(+slider.value));
     Lens.el('lens-hide-above').addEventListener('change', () => this.setLayer(+slider.value));
     Lens.el('lens-colour').addEventListener('change', () => this.recolour());
-    this.recolour();
+    this.legend();
+    this.buildStrip();
     this.setLayer(nRows - 1);
   },
 
-  buildPanel(lens, lensIndex) {
+  tokText(pos) {
     const tokens = this.run.tokens || [];
+    return pos >= 0 && pos < tokens.length ? Lens.tokenText(tokens[pos].text) : '';
+  },
+
+  // A panel: title, a sticky row-header table, and one placeholder per block of columns.
+  buildPanel(lens, lensIndex) {
     const posSet = new Set();
     for (const layer of lens.layers) for (const p of layer.positions) posSet.add(p.pos);
     lens.cols = [...posSet].sort((a, b) => a - b);
     const colOf = new Map(lens.cols.map((pos, c) => [pos, c]));
-    // lens.grid[row][col] = position record (or undefined).
     lens.grid = lens.layers.map((layer) => {
       const row = new Array(lens.cols.length);
       for (const p of layer.positions) row[colOf.get(p.pos)] = p;
       return row;
     });
 
-    const tokText = (pos) => (pos >= 0 && pos < tokens.length ? Lens.tokenText(tokens[pos].text) : '');
-    const parts = ['<thead><tr><th class="row-head">layer</th>'];
-    for (const pos of lens.cols) parts.push(`<th title="pos ${pos}">${Lens.escape(tokText(pos))}</th>`);
+    const height = this.kRowH * (lens.grid.length + 2);
+    const parts = ['<table class="lens-table heads"><thead><tr><th>layer</th></tr></thead><tbody>'];
+    for (const layer of lens.layers) parts.push(`<tr><th title="${Lens.escape(layer.name || '')}">${layer.layer}</th></tr>`);
+    parts.push('</tbody><tfoot><tr><th title="the actual next token">next</th></tr></tfoot></table>');
+    lens.blocks = [];
+    for (let c0 = 0; c0 < lens.cols.length; c0 += this.kBlock) {
+      const c1 = Math.min(lens.cols.length, c0 + this.kBlock);
+      lens.blocks.push({c0, c1, rows: null});
+      parts.push(`<div class="lens-block" data-block="${lens.blocks.length - 1}" ` +
+                 `style="width:${this.kCellW * (c1 - c0)}px;height:${height}px"></div>`);
+    }
+    const panel = document.createElement('div');
+    panel.className = 'lens-panel';
+    panel.innerHTML = `<h2>${Lens.escape(lens.name)} lens</h2><div class="lens-scroll">` +
+                      `<div class="lens-blocks" data-lens="${lensIndex}">${parts.join('')}</div></div>`;
+    lens.heads = [...panel.querySelector('table.heads').tBodies[0].rows];
+
+    const scroller = panel.querySelector('.lens-scroll');
+    const observer = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (!e.isIntersecting) continue;
+        observer.unobserve(e.target);
+        this.buildBlock(lens, +e.target.dataset.block, e.target);
+      }
+    }, {root: scroller, rootMargin: '0px 1500px'});
+    for (const div of panel.querySelectorAll('.lens-block')) observer.observe(div);
+    // Build the first blocks now, so the page shows a table on its first paint.
+    panel.querySelectorAll('.lens-block').forEach((div, b) => {
+      if (b < 2) {
+        observer.unobserve(div);
+        this.buildBlock(lens, b, div);
+      }
+    });
+
+    const blocks = panel.querySelector('.lens-blocks');
+    blocks.addEventListener('mouseover', (ev) => {
+      const td = ev.target.closest('td');
+      if (td) Lens.tooltip.show(this.tooltipHtml(lens, +td.dataset.r, +td.dataset.c), ev);
+      else Lens.tooltip.hide();
+    });
+    blocks.addEventListener('mouseleave', () => Lens.tooltip.hide());
+    return panel;
+  },
+
+  buildBlock(lens, b, div) {
+    const block = lens.blocks[b];
+    if (block.rows) return;
+    const tokens = this.run.tokens || [];
+    const byEntropy = Lens.el('lens-colour').value === 'entropy';
+    const parts = [`<table class="lens-table" style="width:${this.kCellW * (block.c1 - block.c0)}px">` +
+                   `<colgroup><col span="${block.c1 - block.c0}"></colgroup><thead><tr>`];
+    for (let c = block.c0; c < block.c1; c++) {
+      parts.push(`<th title="pos ${lens.cols[c]}">${Lens.escape(this.tokText(lens.cols[c]))}</th>`);
+    }
     parts.push('</tr></thead><tbody>');
     lens.grid.forEach((row, r) => {
-      const layer = lens.layers[r];
-      parts.push(`<tr data-row="${r}"><th class="row-head" title="${Lens.escape(layer.name || '')}">${layer.layer}</th>`);
-      for (let c = 0; c < row.length; c++) {
+      parts.push('<tr>');
+      for (let c = block.c0; c < block.c1; c++) {
         const p = row[c];
         const top = p && p.top && p.top[0];
         const next = tokens[lens.cols[c] + 1];
         const hit = top && next && top.id === next.id ? ' class="hit"' : '';
-        parts.push(`<td data-r="${r}" data-c="${c}"${hit}>${top ? Lens.escape(Lens.tokenText(top.token)) : ''}</td>`);
+        const style = p ? ` style="${this.cellStyle(p, byEntropy)}"` : '';
+        parts.push(`<td data-r="${r}" data-c="${c}"${hit}${style}>${top ? Lens.escape(Lens.tokenText(top.token)) : ''}</td>`);
       }
       parts.push('</tr>');
     });
-    parts.push('</tbody><tfoot><tr><th class="row-head" title="the actual next token">next</th>');
-    for (const pos of lens.cols) parts.push(`<th>${Lens.escape(tokText(pos + 1))}</th>`);
-    parts.push('</tr></tfoot>');
-
-    const panel = document.createElement('div');
-    panel.className = 'lens-panel';
-    panel.innerHTML = `<h2>${Lens.escape(lens.name)} lens</h2><div class="lens-scroll">` +
-                      `<table class="lens-table" data-lens="${lensIndex}">${parts.join('')}</table></div>`;
-    const table = panel.querySelector('table');
-    lens.rows = [...table.tBodies[0].rows];
-    table.tBodies[0].addEventListener('mouseover', (ev) => {
-      const td = ev.target.closest('td');
-      if (td) Lens.tooltip.show(this.tooltipHtml(lens, +td.dataset.r, +td.dataset.c), ev);
-    });
-    table.tBodies[0].addEventListener('mouseleave', () => Lens.tooltip.hide());
-    return panel;
+    parts.push('</tbody><tfoot><tr>');
+    for (let c = block.c0; c < block.c1; c++) parts.push(`<th>${Lens.escape(this.tokText(lens.cols[c] + 1))}</th>`);
+    parts.push('</tr></tfoot></table>');
+    div.innerHTML = parts.join('');
+    div.style.height = '';
+    block.rows = [...div.querySelector('tbody').rows];
+    block.rows.forEach((tr, r) => this.rowState(tr, r));
   },
 
   tooltipHtml(lens, r, c) {
     const layer = lens.layers[r], p = lens.grid[r][c], pos = lens.cols[c];
-    const tokens = this.run.tokens || [];
-    const input = pos < tokens.length ? Lens.tokenText(tokens[pos].text) : '';
     let html = `<div><b>${Lens.escape(lens.name)} lens, layer ${layer.layer}</b> ` +
                `<span class="hint">${Lens.escape(layer.name || '')}</span></div>` +
-               `<div>pos ${pos}, input <span class="mono">${Lens.escape(JSON.stringify(input))}</span></div>`;
+               `<div>pos ${pos}, input <span class="mono">${Lens.escape(JSON.stringify(this.tokText(pos)))}</span></div>`;
     if (!p) return html + '<div class="meta">no data</div>';
     html += '<table class="topk">';
     for (const t of p.top || []) {
@@ -108,55 +159,72 @@ Lens.lensView = {
     return html;
   },
 
+  // Colour of a cell: probability of the top-1 (white -> blue) or entropy (confident = dark orange).
+  cellValue(p, byEntropy) {
+    return byEntropy ? 1 - (p.entropy || 0) / this.maxEntropy : (p.top && p.top[0] ? p.top[0].prob : 0);
+  },
+
+  cellStyle(p, byEntropy) {
+    const t = this.cellValue(p, byEntropy);
+    return `background:${Lens.rgb(byEntropy ? Lens.orange(t) : Lens.blue(t))};color:${t > 0.55 ? '#fff' : '#000'}`;
+  },
+
   recolour() {
     const byEntropy = Lens.el('lens-colour').value === 'entropy';
     for (const lens of this.lenses) {
-      lens.rows.forEach((tr, r) => {
-        const cells = tr.cells;  // cells[0] is the row header
-        for (let c = 0; c < lens.cols.length; c++) {
-          const p = lens.grid[r][c];
-          const td = cells[c + 1];
-          if (!p) continue;
-          // Entropy: low entropy (confident) is dark, like a high probability.
-          const t = byEntropy ? 1 - (p.entropy || 0) / this.maxEntropy : (p.top && p.top[0] ? p.top[0].prob : 0);
-          const col = byEntropy ? Lens.orange(t) : Lens.blue(t);
-          td.style.background = Lens.rgb(col);
-          td.style.color = t > 0.55 ? '#fff' : '#000';
-        }
-      });
+      for (const block of lens.blocks) {
+        if (!block.rows) continue;  // built later, in the current colours
+        block.rows.forEach((tr, r) => {
+          for (let c = block.c0; c < block.c1; c++) {
+            const p = lens.grid[r][c];
+            if (p) tr.cells[c - block.c0].style.cssText = this.cellStyle(p, byEntropy);
+          }
+        });
+      }
     }
-    const legend = byEntropy ? [Lens.orange(0), Lens.orange(1), `${Lens.fmt(this.maxEntropy, 1)} nats`, '0']
+    this.legend();
+  },
+
+  legend() {
+    const byEntropy = Lens.el('lens-colour').value === 'entropy';
+    const legend = byEntropy ? [Lens.orange(0), Lens.orange(1), `${Lens.fmt(this.maxEntropy, 1)} nats`, '0 nats']
                              : [Lens.blue(0), Lens.blue(1), 'p=0', 'p=1'];
     Lens.el('lens-legend').innerHTML = `${legend[2]} <i style="background:linear-gradient(90deg,` +
                                        `${Lens.rgb(legend[0])},${Lens.rgb(legend[1])})"></i> ${legend[3]}`;
   },
 
+  // The prompt with one layer's top-1 under each token (first lens); setLayer fills in the predictions.
+  buildStrip() {
+    const lens = this.lenses[0];
+    Lens.el('lens-strip').innerHTML = lens.cols.map((pos) =>
+      `<div class="pair"><span class="in">${Lens.escape(this.tokText(pos))}</span><span class="out"></span></div>`).join('');
+    this.stripOut = [...Lens.el('lens-strip').querySelectorAll('.out')];
+  },
+
+  rowState(tr, r) {
+    const hide = Lens.el('lens-hide-above').checked;
+    tr.classList.toggle('dim', r > this.row && !hide);
+    tr.classList.toggle('hidden', r > this.row && hide);
+    tr.classList.toggle('current', r === this.row);
+  },
+
   // Slider: rows above `row` are dimmed (or hidden); `row` is outlined and shown over the prompt.
   setLayer(row) {
-    const hide = Lens.el('lens-hide-above').checked;
+    this.row = row;
     for (const lens of this.lenses) {
-      lens.rows.forEach((tr, r) => {
-        tr.classList.toggle('dim', r > row && !hide);
-        tr.classList.toggle('hidden', r > row && hide);
-        tr.classList.toggle('current', r === row);
-      });
+      lens.heads.forEach((tr, r) => this.rowState(tr, r));
+      for (const block of lens.blocks) if (block.rows) block.rows.forEach((tr, r) => this.rowState(tr, r));
     }
     const lens = this.lenses[0];
     const layer = lens.layers[row];
     Lens.el('lens-layer-label').textContent = layer ? `${layer.layer} (${layer.name || ''})` : '';
-    const tokens = this.run.tokens || [];
-    const parts = [];
-    if (layer) {
-      lens.cols.forEach((pos, c) => {
-        const p = lens.grid[row][c];
-        const top = p && p.top && p.top[0];
-        const col = Lens.blue(top ? top.prob : 0);
-        const input = pos < tokens.length ? tokens[pos].text : '';
-        parts.push(`<div class="pair"><span class="in">${Lens.escape(Lens.tokenText(input))}</span>` +
-                   `<span class="out" style="background:${Lens.rgb(col)};color:${top && top.prob > 0.55 ? '#fff' : '#000'}">` +
-                   `${top ? Lens.escape(Lens.tokenText(top.token)) : ''}</span></div>`);
-      });
-    }
-    Lens.el('lens-strip').innerHTML = parts.join('');
+    if (!layer) return;
+    lens.cols.forEach((pos, c) => {
+      const p = lens.grid[row][c];
+      const top = p && p.top && p.top[0];
+      const span = this.stripOut[c];
+      span.textContent = top ? Lens.tokenText(top.token) : '';
+      span.style.cssText = p ? this.cellStyle(p, false) : '';
+    });
   },
 };

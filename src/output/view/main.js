@@ -16,10 +16,14 @@ Lens.showView = (name) => {
 
 document.addEventListener('DOMContentLoaded', () => {
   const t0 = performance.now();
+  const timings = {};  // ms per start-up step, read by the browser test
+  let last = t0;
+  const step = (name) => { const now = performance.now(); timings[name] = Math.round(now - last); last = now; };
   const run = JSON.parse(Lens.el('lens-run').textContent);
   const meta = JSON.parse(Lens.el('lens-attn').textContent);
   Lens.run = run;
   Lens.attn.meta = meta;
+  step('parse');
 
   const model = run.model || {};
   Lens.el('title').textContent = `lens view: ${model.name || 'model'} (${run.lens || 'logit'} lens)`;
@@ -29,10 +33,13 @@ document.addEventListener('DOMContentLoaded', () => {
     `${tokens.length} tokens` + (run.prompt != null ? `: ${JSON.stringify(run.prompt)}` : '');
 
   Lens.lensView.init(run);
+  step('lens');
   Lens.sinksView.init(run);
+  step('sinks');
   if (meta) {
     Lens.headView.init(meta, run);
     Lens.neuronView.init(meta, run);
+    step('attention');
   } else {
     for (const v of ['head', 'model', 'neuron']) {
       const b = document.querySelector(`#tabs button[data-view="${v}"]`);
@@ -48,7 +55,9 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   // Ready after the first frame is painted; the browser test waits for this and reads the timing.
   requestAnimationFrame(() => setTimeout(() => {
+    step('paint');
+    window.lensTimings = timings;
+    window.lensInitMs = Math.round(performance.now() - t0);
     window.lensReady = true;
-    window.lensInitMs = performance.now() - t0;
   }, 0));
 });
