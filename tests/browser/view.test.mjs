@@ -19,7 +19,7 @@ const chromiumPath = process.env.LENS_CHROMIUM || '/usr/bin/chromium';
 const kLoadBudgetMs = 3000;
 
 const skip = fs.existsSync(chromiumPath) ? false : `no Chromium at ${chromiumPath} (set LENS_CHROMIUM); browser test skipped`;
-if (skip) console.log(`# SKIP: ${skip}`);
+if (skip) console.log(`SKIP: ${skip}`);
 
 let browser;
 let offsite = [];  // non-file requests seen (all are aborted)
