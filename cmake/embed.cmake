@@ -83,7 +83,8 @@ function(lens_embed_files)
     get_filename_component(abs "${f}" ABSOLUTE)
     list(APPEND abs_files "${abs}")
   endforeach()
-  string(REPLACE ";" "\\;" files_arg "${abs_files}")
+  # '|' separates the files on the command line: an escaped ';' does not survive every generator.
+  string(REPLACE ";" "|" files_arg "${abs_files}")
   add_custom_command(
     OUTPUT "${arg_OUTPUT}"
     COMMAND ${CMAKE_COMMAND} "-DOUTPUT=${arg_OUTPUT}" "-DVAR=${arg_VAR}" "-DFILES=${files_arg}"
@@ -94,5 +95,6 @@ function(lens_embed_files)
 endfunction()
 
 if(CMAKE_SCRIPT_MODE_FILE AND DEFINED OUTPUT)
+  string(REPLACE "|" ";" FILES "${FILES}")
   lens_embed_generate("${OUTPUT}" "${VAR}" "${FILES}")
 endif()

@@ -8,15 +8,24 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libsentencepiece-dev libpcre2-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node may come from elsewhere (e.g. NodeSource, which bundles npm); install Debian's only if absent.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+# The browser test drives the system Chromium with playwright-core (no browser download).
+browser="$(cd "$(dirname "$0")/../tests/browser" && pwd)"
+if [ ! -d "$browser/node_modules/playwright-core" ]; then
+  (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: all build dependencies present"

@@ -85,7 +85,9 @@ struct LensResult {
 
 /// Runs `model` on `ids` (T) and reports `lens` at the chosen layers and positions.
 /// Throws InputError for an empty sequence or out-of-range layers/positions/targets.
-LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& ids, const LensOptions& opts);
+/// `extra` (may be null) receives the forward pass's hook points too, e.g. for attention capture.
+LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& ids, const LensOptions& opts,
+                    Hooks* extra = nullptr);
 
 /// Reduces one layer's logits (P, vocab) against the final layer's log-probs (P, vocab).
 LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tensor& final_logprobs,

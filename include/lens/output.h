@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lens/attention.h"
 #include "lens/config.h"
 #include "lens/lens.h"
 
@@ -36,6 +37,7 @@ struct RunDocument {
   std::optional<std::string> prompt;
   std::vector<TokenInfo> tokens;
   std::vector<LensResult> lenses;  // one per lens ("logit", "tuned")
+  std::optional<AttentionCapture> attention;  // with --attention
 };
 
 void to_json(nlohmann::json& j, const TokenProb& v);

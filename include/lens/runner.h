@@ -29,8 +29,10 @@ TokenNamer make_namer(const Tokenizer* tok);
 
 ModelInfo model_info(const Model& model, const std::string& name);
 
-/// Runs every lens in `lenses` on the prompt and returns the document.
+/// Runs every lens in `lenses` on the prompt and returns the document; with `attention`, also
+/// captures attention during the first lens's forward pass.
 RunDocument run_prompt(Model& model, const Tokenizer* tok, const std::string& model_name,
-                       const std::vector<const Lens*>& lenses, const PromptInput& in, const LensOptions& opts);
+                       const std::vector<const Lens*>& lenses, const PromptInput& in, const LensOptions& opts,
+                       const AttentionOptions* attention = nullptr);
 
 }  // namespace lens

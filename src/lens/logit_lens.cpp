@@ -130,7 +130,8 @@ LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tenso
   return out;
 }
 
-LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& ids, const LensOptions& opts) {
+LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& ids, const LensOptions& opts,
+                    Hooks* extra) {
   c10::InferenceMode guard;
   const auto& cfg = model.config();
   const int64_t T = static_cast<int64_t>(ids.size());
@@ -148,7 +149,8 @@ LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& 
   // plus the last layer, which the run-time check needs.
   at::Tensor pos_t = at::tensor(positions, at::kLong).to(model.device());
   std::map<int64_t, at::Tensor> resid;
-  Hooks hooks;
+  Hooks local;
+  Hooks& hooks = extra != nullptr ? *extra : local;
   std::vector<int64_t> wanted = layers;
   wanted.push_back(cfg.n_layer);
   for (int64_t l : wanted) {

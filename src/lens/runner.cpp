@@ -39,14 +39,24 @@ ModelInfo model_info(const Model& model, const std::string& name) {
 }
 
 RunDocument run_prompt(Model& model, const Tokenizer* tok, const std::string& model_name,
-                       const std::vector<const Lens*>& lenses, const PromptInput& in, const LensOptions& opts) {
+                       const std::vector<const Lens*>& lenses, const PromptInput& in, const LensOptions& opts,
+                       const AttentionOptions* attention) {
   RunDocument doc;
   doc.model = model_info(model, model_name);
   const std::vector<int64_t> ids = prompt_ids(model, tok, in);
   if (in.text) doc.prompt = *in.text;
   const TokenNamer namer = make_namer(tok);
   for (int64_t id : ids) doc.tokens.push_back({id, namer(id)});
-  for (const Lens* lens : lenses) doc.lenses.push_back(run_lens(model, *lens, ids, opts));
+  for (size_t i = 0; i < lenses.size(); ++i) {
+    if (i == 0 && attention != nullptr) {
+      Hooks hooks;
+      AttentionRecorder rec(model.config(), *attention, hooks);
+      doc.lenses.push_back(run_lens(model, *lenses[i], ids, opts, &hooks));
+      doc.attention = rec.take();
+    } else {
+      doc.lenses.push_back(run_lens(model, *lenses[i], ids, opts));
+    }
+  }
   return doc;
 }
 

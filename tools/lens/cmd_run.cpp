@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "lens/attention.h"
 #include "lens/error.h"
 #include "lens/lens.h"
 #include "lens/model.h"
@@ -39,7 +40,16 @@ struct RunOptions {
   std::string device = "cpu";
   bool no_special = false;
   bool quiet = false;
+  bool attention = false;
+  AttentionOptions attn;
+  std::string attention_format = "auto";
+  std::string view;
+  std::string svg;
 };
+
+// Inline attention in the JSON up to this many values (e.g. 16 tokens x 32 heads x 8 layers);
+// beyond it a float16 sidecar next to the output file keeps the JSON small.
+constexpr int64_t kInlineAttentionValues = 1 << 16;
 
 void run_run(const RunOptions& o) {
   set_quiet(o.quiet);
@@ -79,7 +89,8 @@ void run_run(const RunOptions& o) {
   in.add_special = !o.no_special;
 
   LogitLens lens(*model);
-  RunDocument doc = run_prompt(*model, tok.get(), resolved.name, {&lens}, in, lens_opts);
+  const bool want_attn = o.attention || !o.view.empty();
+  RunDocument doc = run_prompt(*model, tok.get(), resolved.name, {&lens}, in, lens_opts, want_attn ? &o.attn : nullptr);
   const TokenNamer namer = make_namer(tok.get());
   const auto t2 = std::chrono::steady_clock::now();
   log(fmt::format("ran {} tokens in {:.2f} s", doc.tokens.size(), std::chrono::duration<double>(t2 - t1).count()));
@@ -87,8 +98,29 @@ void run_run(const RunOptions& o) {
     log(fmt::format("warning: last layer through the lens differs from the model's logits by {:.3g}",
                     doc.lenses.front().final_max_abs_diff));
 
+  nlohmann::json j = run_document_json(doc, namer);
+  if (doc.attention) {
+    const auto& a = *doc.attention;
+    const int64_t values = static_cast<int64_t>(a.layers.size() * a.heads.size()) * a.seq_len * a.seq_len;
+    bool sidecar = o.attention_format == "sidecar" || (o.attention_format == "auto" && values > kInlineAttentionValues);
+    std::filesystem::path side;
+    if (sidecar) {
+      const std::string base = !o.output.empty() ? o.output : !o.view.empty() ? o.view : "";
+      if (base.empty()) throw UsageError("attention this large goes to a sidecar file: pass -o FILE (or --attention-format inline)");
+      side = std::filesystem::path(base).replace_extension(".attn.safetensors");
+    }
+    j["attention"] = attention_json(a, side);
+    int sinks = 0;
+    for (const auto& s : a.sinks) sinks += s.sink;
+    log(fmt::format("attention: {} layers x {} heads captured, {} sink heads (>= {:.2f} mass on token 0)",
+                    a.layers.size(), a.heads.size(), sinks, a.sink_threshold));
+  }
+  if (!o.view.empty() || !o.svg.empty()) {
+    write_view_files(j, std::filesystem::path(o.output.empty() ? o.view : o.output).parent_path(), o.view, o.svg);
+    if (o.output.empty() && !o.json) return;
+  }
   if (o.json || !o.output.empty()) {
-    const std::string text = dump_json(run_document_json(doc, namer), o.json && o.output.empty() ? 2 : -1) + "\n";
+    const std::string text = dump_json(j, o.json && o.output.empty() ? 2 : -1) + "\n";
     if (!o.output.empty()) {
       write_file_atomic(o.output, text);
       log("wrote " + o.output);
@@ -97,6 +129,12 @@ void run_run(const RunOptions& o) {
     return;
   }
   std::cout << lens_table(doc, doc.lenses.front(), namer, terminal_width());
+  if (doc.attention) {
+    std::string line;
+    for (const auto& s : doc.attention->sinks)
+      if (s.sink) line += fmt::format(" L{}H{} ({:.2f})", s.layer, s.head, s.bos_mass);
+    std::cout << "attention sink heads (mass on token 0):" << (line.empty() ? " none" : line) << "\n";
+  }
 }
 
 }  // namespace
@@ -122,6 +160,16 @@ void setup_run(CLI::App& app) {
   cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
   cmd->add_flag("--no-special", o->no_special, "Do not add special tokens (BOS) when tokenizing");
   cmd->add_flag("-q,--quiet", o->quiet, "No log lines on stderr");
+  cmd->add_flag("--attention", o->attention, "Capture attention patterns and report attention sinks");
+  cmd->add_option("--attention-layers", o->attn.layers, "Blocks whose attention to capture (index spec)")->capture_default_str();
+  cmd->add_option("--attention-heads", o->attn.heads, "Heads to capture (index spec)")->capture_default_str();
+  cmd->add_flag("--qk", o->attn.qk, "Also capture queries and keys (for the neuron view)");
+  cmd->add_option("--sink-threshold", o->attn.sink_threshold, "Mean mass on token 0 that flags a sink head")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--attention-format", o->attention_format, "auto | inline | sidecar (float16 safetensors next to -o)")
+      ->check(CLI::IsMember({"auto", "inline", "sidecar"}))->capture_default_str();
+  cmd->add_option("--view", o->view, "Also write the offline HTML page (lens view) to this file");
+  cmd->add_option("--svg", o->svg, "Also write an SVG heat map of the logit-lens table");
   cmd->callback([o, prompt] {
     o->have_prompt = prompt->count() > 0;
     run_run(*o);

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,12 @@ namespace lens::cli {
 void setup_run(CLI::App& app);
 void setup_models(CLI::App& app);
 void setup_tokenize(CLI::App& app);
+void setup_view(CLI::App& app);
+
+/// Writes the `lens view` page (and optionally an SVG) for a run document whose attention, if
+/// any, lives next to `base_dir`.
+void write_view_files(const nlohmann::json& doc, const std::filesystem::path& base_dir, const std::string& html,
+                      const std::string& svg);
 
 /// Parses "1,2,3" into integers; throws UsageError naming `flag` on anything else.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);

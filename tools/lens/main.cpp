@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   lens::cli::setup_run(app);
   lens::cli::setup_models(app);
   lens::cli::setup_tokenize(app);
+  lens::cli::setup_view(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
