@@ -23,6 +23,9 @@ class Lens {
   virtual ~Lens() = default;
   /// float32 logits (..., vocab) for residuals `resid` (..., d) taken at lens layer `layer`.
   virtual at::Tensor logits(int64_t layer, const at::Tensor& resid) const = 0;
+  /// Logits for several layers at once: resid[i] (P, d) at layers[i] -> (layers.size() * P, vocab),
+  /// layer-major. Lenses that share the unembedding override this to do one matmul.
+  virtual at::Tensor logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid) const;
   virtual std::string name() const = 0;  // "logit", "tuned"
 };
 
@@ -30,6 +33,7 @@ class LogitLens : public Lens {
  public:
   explicit LogitLens(const Model& model) : model_(model) {}
   at::Tensor logits(int64_t layer, const at::Tensor& resid) const override;
+  at::Tensor logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid) const override;
   std::string name() const override { return "logit"; }
 
  private:

@@ -17,6 +17,17 @@ at::Tensor LogitLens::logits(int64_t /*layer*/, const at::Tensor& resid) const {
   return model_.unembed(model_.final_norm(resid));
 }
 
+at::Tensor Lens::logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid) const {
+  std::vector<at::Tensor> out;
+  for (size_t i = 0; i < layers.size(); ++i) out.push_back(logits(layers[i], resid[i]));
+  return at::cat(out, 0);
+}
+
+at::Tensor LogitLens::logits_many(const std::vector<int64_t>& /*layers*/, const std::vector<at::Tensor>& resid) const {
+  // One (n*P, d) x (d, vocab) product reads the unembedding once instead of once per layer.
+  return model_.unembed(model_.final_norm(at::cat(resid, 0)));
+}
+
 std::vector<int64_t> parse_index_spec(const std::string& spec, int64_t count, const std::string& what) {
   std::vector<int64_t> out;
   if (spec == "all") {
@@ -171,9 +182,26 @@ LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& 
   result.final_tolerance = 1e-4;
   result.final_ok = result.final_max_abs_diff <= result.final_tolerance;
 
-  for (int64_t l : layers) {
-    at::Tensor logits = l == cfg.n_layer ? last : lens.logits(l, resid.at(l));  // (P, V)
-    result.layers.push_back(reduce_layer(l, logits, final_logprobs, positions, opts));
+  // Layers go through the lens in chunks of at most kChunkBytes of logits: few enough matmuls to
+  // read the unembedding rarely (it dominates with few positions), never all layers at once.
+  constexpr int64_t kChunkBytes = 256ll << 20;
+  const int64_t P = static_cast<int64_t>(positions.size());
+  const int64_t per_chunk = std::max<int64_t>(1, kChunkBytes / (P * cfg.vocab_size * 4));
+  for (size_t start = 0; start < layers.size(); start += per_chunk) {
+    const size_t end = std::min(layers.size(), start + static_cast<size_t>(per_chunk));
+    std::vector<int64_t> chunk;
+    std::vector<at::Tensor> chunk_resid;
+    for (size_t i = start; i < end; ++i) {
+      if (layers[i] == cfg.n_layer) continue;  // already computed for the check
+      chunk.push_back(layers[i]);
+      chunk_resid.push_back(resid.at(layers[i]));
+    }
+    at::Tensor logits = chunk.empty() ? at::Tensor() : lens.logits_many(chunk, chunk_resid);  // (n*P, V)
+    for (size_t i = start, j = 0; i < end; ++i) {
+      const int64_t l = layers[i];
+      at::Tensor layer_logits = l == cfg.n_layer ? last : logits.narrow(0, static_cast<int64_t>(j++) * P, P);
+      result.layers.push_back(reduce_layer(l, layer_logits, final_logprobs, positions, opts));
+    }
   }
   return result;
 }
