@@ -44,6 +44,7 @@ struct ModelConfig {
   bool tied_embeddings = false;
   double embed_scale = 1.0;     // Gemma: sqrt(d_model)
   double attn_scale = 0.0;      // softmax scale; 0 means 1/sqrt(d_head)
+  int64_t sliding_window = 0;   // Mistral: queries see only their last sliding_window keys (self included); 0 = all
   std::optional<int64_t> bos_id;
   std::optional<int64_t> eos_id;
 };

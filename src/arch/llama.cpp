@@ -5,26 +5,9 @@
 #include "lens/error.h"
 
 namespace lens {
-namespace {
 
-void parse_rope_scaling(const nlohmann::json& c, ModelConfig& cfg) {
-  if (!c.contains("rope_scaling") || c["rope_scaling"].is_null()) return;
-  const auto& s = c["rope_scaling"];
-  std::string type = s.value("rope_type", s.value("type", std::string()));
-  if (type == "default") return;
-  if (type != "llama3" && type != "linear")
-    throw ModelError("config.json: rope_scaling type '" + type + "' is not supported (supported: linear, llama3)");
-  cfg.rope.scaling_type = type;
-  cfg.rope.factor = cfg_num_or(s, "factor", 1.0);
-  cfg.rope.low_freq_factor = cfg_num_or(s, "low_freq_factor", 1.0);
-  cfg.rope.high_freq_factor = cfg_num_or(s, "high_freq_factor", 4.0);
-  cfg.rope.original_max_position = cfg_int_or(s, "original_max_position_embeddings", 8192);
-}
-
-ModelConfig parse_llama(const nlohmann::json& c) {
+ModelConfig parse_llama_like(const nlohmann::json& c, bool default_tied) {
   ModelConfig cfg;
-  cfg.architecture = "llama";
-  cfg.hf_architecture = "LlamaForCausalLM";
   cfg.n_layer = cfg_int(c, "num_hidden_layers");
   cfg.d_model = cfg_int(c, "hidden_size");
   cfg.n_head = cfg_int(c, "num_attention_heads");
@@ -38,20 +21,17 @@ ModelConfig parse_llama(const nlohmann::json& c) {
   cfg.n_ctx = cfg_int_or(c, "max_position_embeddings", 2048);
   cfg.norm = NormKind::kRmsNorm;
   cfg.norm_eps = cfg_num_or(c, "rms_norm_eps", 1e-6);
-  const std::string act = c.value("hidden_act", std::string("silu"));
-  if (act != "silu") throw ModelError("config.json: hidden_act '" + act + "' is not supported for LLaMA (silu only)");
   cfg.mlp = MlpKind::kSwiGlu;
   cfg.pos = PosKind::kRotary;
   cfg.rope.theta = cfg_num_or(c, "rope_theta", 10000.0);
   cfg.rope.rotary_dim = cfg.d_head;
-  parse_rope_scaling(c, cfg);
-  cfg.tied_embeddings = cfg_bool_or(c, "tie_word_embeddings", false);
+  cfg.tied_embeddings = cfg_bool_or(c, "tie_word_embeddings", default_tied);
   cfg.bos_id = cfg_opt_int(c, "bos_token_id");
   cfg.eos_id = cfg_opt_int(c, "eos_token_id");
   return cfg;
 }
 
-ModelWeights load_llama(const Checkpoint& ck, const ModelConfig& cfg) {
+ModelWeights load_llama_like(const Checkpoint& ck, const ModelConfig& cfg) {
   const int64_t d = cfg.d_model, f = cfg.d_mlp;
   const int64_t dq = cfg.n_head * cfg.d_head, dkv = cfg.n_head_kv * cfg.d_head;
   auto lin = [&](const std::string& name, int64_t out, int64_t in) {
@@ -86,8 +66,20 @@ ModelWeights load_llama(const Checkpoint& ck, const ModelConfig& cfg) {
   return w;
 }
 
+namespace {
+
+ModelConfig parse_llama(const nlohmann::json& c) {
+  ModelConfig cfg = parse_llama_like(c, /*default_tied=*/false);
+  cfg.architecture = "llama";
+  cfg.hf_architecture = "LlamaForCausalLM";
+  const std::string act = cfg_str_or(c, "hidden_act", "silu");
+  if (act != "silu") throw ModelError("config.json: hidden_act '" + act + "' is not supported for LLaMA (silu only)");
+  parse_rope_scaling(c, cfg);
+  return cfg;
+}
+
 }  // namespace
 
-ArchSpec llama_arch() { return {"llama", {"LlamaForCausalLM"}, parse_llama, load_llama}; }
+ArchSpec llama_arch() { return {"llama", {"LlamaForCausalLM"}, parse_llama, load_llama_like}; }
 
 }  // namespace lens

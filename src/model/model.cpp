@@ -27,7 +27,11 @@ class ModelImpl : public torch::nn::Module {
 
   at::Tensor embed(const at::Tensor& ids, Hooks* hooks) {
     at::Tensor x = at::embedding(w_.tok_embed, ids).to(at::kFloat);  // (B, T, d)
-    if (cfg_.embed_scale != 1.0) x = x * cfg_.embed_scale;
+    if (cfg_.embed_scale != 1.0) {
+      // transformers (Gemma) rounds the scale to the model dtype: sqrt(3072) is 55.5 in bf16.
+      at::Tensor s = at::scalar_tensor(cfg_.embed_scale, at::TensorOptions().dtype(w_.tok_embed.scalar_type()));
+      x = x * s.item<double>();
+    }
     if (hooks != nullptr) hooks->emit("hook_embed", x);
     if (cfg_.pos == PosKind::kLearned) {
       at::Tensor p = w_.pos_embed.narrow(0, 0, ids.size(1)).to(at::kFloat);  // (T, d)

@@ -81,6 +81,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int6
       n_head_(cfg.n_head),
       n_head_kv_(cfg.n_head_kv),
       d_head_(cfg.d_head),
+      sliding_window_(cfg.sliding_window),
       scale_(cfg.attn_scale > 0 ? cfg.attn_scale : 1.0 / std::sqrt(static_cast<double>(cfg.d_head))),
       rotary_(cfg.pos == PosKind::kRotary),
       q_(w.q),
@@ -106,8 +107,10 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* ho
     hooks->emit_block(layer_, "attn.hook_k", k);
   }
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) * scale_;  // (B, H, T, T)
-  at::Tensor causal = at::ones({T, T}, x.options().dtype(at::kBool)).triu(1);
-  scores.masked_fill_(causal, -std::numeric_limits<float>::infinity());
+  // Query i sees keys j <= i; with a sliding window only the last sliding_window of them (i - j < window).
+  at::Tensor masked = at::ones({T, T}, x.options().dtype(at::kBool)).triu(1);  // (T, T) true = hidden
+  if (sliding_window_ > 0 && T > sliding_window_) masked.logical_or_(at::ones_like(masked).tril(-sliding_window_));
+  scores.masked_fill_(masked, -std::numeric_limits<float>::infinity());
   at::Tensor pattern = at::softmax(scores, -1);  // (B, H, T, T)
   if (hooks != nullptr) hooks->emit_block(layer_, "attn.hook_pattern", pattern);
   at::Tensor z = at::matmul(pattern, v);                              // (B, H, T, dh)

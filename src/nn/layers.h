@@ -50,6 +50,7 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   int64_t layer_, n_head_, n_head_kv_, d_head_;
+  int64_t sliding_window_;  // 0 = plain causal
   double scale_;
   bool rotary_;
   LinearWeights q_, k_, v_, o_;

@@ -1,17 +1,33 @@
-# Builds tiny random GPT-2 and LLaMA models with Hugging Face transformers, saves them as safetensors checkpoints
+# Builds tiny random models (GPT-2, LLaMA, Llama 3 rope scaling, GPT-NeoX, Mistral, Qwen2, Gemma) with Hugging Face transformers, saves them as safetensors checkpoints
 # under tests/fixtures/<name>/, and records reference activations (embed, resid_post per block, ln_final, logits,
 # attention patterns) in reference.json for the C++ parity tests. Deterministic: fixed seeds, float32, eager
 # attention, CPU only. Reference tooling only; the lens product and its tests never run Python.
-# Usage: tests/parity/setup_env.sh && .venv-ref/bin/python tests/parity/make_fixtures.py
+# Usage: tests/parity/setup_env.sh && .venv-ref/bin/python tests/parity/make_fixtures.py [fixture names...]
+# (no names: all fixtures).
 
+import copy
 import json
+import math
 import os
 import shutil
 import sys
 
 import torch
 import transformers
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers import (
+    GemmaConfig,
+    GemmaForCausalLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    GPTNeoXConfig,
+    GPTNeoXForCausalLM,
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures")
@@ -125,7 +141,22 @@ def self_check(name, ref, stored, final_norm, lm_head):
     return diffs
 
 
-def write_fixture(name, model, blocks, final_norm, lm_head, input_ids, note):
+def ablation_diff(model, edit, input_ids):
+    """Max |logits diff| between `model` and a copy whose config is changed by `edit` (same weights).
+
+    Shows that the feature a fixture is about (a sliding window, rope scaling) really changes the output,
+    so a C++ implementation that ignored it would fail the parity test."""
+    cfg = copy.deepcopy(model.config)
+    edit(cfg)
+    other = type(model)(cfg).float().eval()
+    other.load_state_dict(model.state_dict())
+    ids = torch.tensor([input_ids])
+    with torch.no_grad():
+        return max_diff(model(ids, use_cache=False).logits, other(ids, use_cache=False).logits)
+
+
+def write_fixture(name, model, blocks, final_norm, lm_head, input_ids, note, ablation=None):
+    """ablation: optional (description, edit(config)) whose effect on the logits must exceed 1e-2."""
     out_dir = os.path.join(FIXTURES, name)
     save_checkpoint(model, out_dir)
 
@@ -146,6 +177,13 @@ def write_fixture(name, model, blocks, final_norm, lm_head, input_ids, note):
         "attentions": to_list(ref["attentions"]),
     }
     diffs = self_check(name, ref, stored, final_norm, lm_head)
+    extra = {}
+    if ablation is not None:
+        what, edit = ablation
+        gap = ablation_diff(reloaded, edit, input_ids)
+        print(f"  {'(logits if ' + what + ', must differ)':45s} {gap:.3e}", file=sys.stderr)
+        assert gap > 1e-2, f"{name}: '{what}' does not change the logits ({gap}); the fixture would not test it"
+        extra["ablation_max_abs_logit_diff"] = {what: float(f"{gap:.3g}")}
 
     doc = {
         "name": name,
@@ -164,6 +202,7 @@ def write_fixture(name, model, blocks, final_norm, lm_head, input_ids, note):
         },
         **stored,
         "self_check_max_abs_diff": {k: float(f"{v:.3g}") for k, v in diffs.items()},
+        **extra,
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
         "note": note,
@@ -257,11 +296,237 @@ def make_llama():
     )
 
 
+def make_gpt_neox(name, parallel, rotary_pct, seed):
+    cfg = GPTNeoXConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        vocab_size=107,
+        max_position_embeddings=64,
+        rotary_pct=rotary_pct,
+        rotary_emb_base=1000,
+        hidden_act="gelu",
+        layer_norm_eps=1e-5,
+        use_parallel_residual=parallel,
+        tie_word_embeddings=False,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    torch.manual_seed(seed)
+    model = GPTNeoXForCausalLM(cfg).float().eval()
+    init_weights(model, seed=seed)
+    assert model.embed_out.weight.data_ptr() != model.gpt_neox.embed_in.weight.data_ptr(), "head must be untied"
+
+    g = torch.Generator().manual_seed(seed + 1)
+    input_ids = torch.randint(0, cfg.vocab_size, (SEQ_LEN,), generator=g).tolist()
+    rotary_dim = int(cfg.hidden_size // cfg.num_attention_heads * rotary_pct)
+    write_fixture(
+        name,
+        model,
+        blocks=lambda m: m.gpt_neox.layers,
+        final_norm=lambda m: m.gpt_neox.final_layer_norm,
+        lm_head=lambda m: m.embed_out,
+        input_ids=input_ids,
+        note=NOTE_COMMON + f"GPT-NeoX: use_parallel_residual={parallel}, head_dim 8 of which rotary_pct "
+        f"{rotary_pct} -> {rotary_dim} dims rotate (rotary_emb_base 1000), LayerNorm with bias, exact gelu, fused "
+        f"query_key_value laid out per head [q_h|k_h|v_h], attention biases, untied embed_out; input_ids drawn "
+        f"uniformly from [0, vocab) with seed {seed + 1}.",
+    )
+
+
+def make_mistral():
+    window = 4
+    cfg = MistralConfig(
+        hidden_size=32,
+        intermediate_size=56,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=103,
+        max_position_embeddings=64,
+        rope_theta=10000.0,
+        rms_norm_eps=1e-5,
+        sliding_window=window,
+        tie_word_embeddings=False,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    torch.manual_seed(2468)
+    model = MistralForCausalLM(cfg).float().eval()
+    init_weights(model, seed=2468)
+
+    g = torch.Generator().manual_seed(8642)
+    input_ids = [cfg.bos_token_id] + torch.randint(3, cfg.vocab_size, (SEQ_LEN - 1,), generator=g).tolist()
+    assert len(input_ids) > window
+    write_fixture(
+        "tiny-mistral",
+        model,
+        blocks=lambda m: m.model.layers,
+        final_norm=lambda m: m.model.norm,
+        lm_head=lambda m: m.lm_head,
+        input_ids=input_ids,
+        note=NOTE_COMMON + f"Mistral: sliding_window {window} < {SEQ_LEN} tokens (query i attends keys i-{window - 1}..i), "
+        "GQA (4 query heads, 2 KV heads), untied lm_head, SiLU-gated MLP, RMSNorm eps 1e-5, rope_theta 10000; "
+        "input_ids = [bos=1] + 10 ids drawn uniformly from [3, vocab) with seed 8642.",
+        ablation=("sliding_window were null", lambda c: setattr(c, "sliding_window", None)),
+    )
+
+
+def make_qwen2():
+    cfg = Qwen2Config(
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=109,
+        max_position_embeddings=64,
+        rope_theta=1000000.0,
+        rms_norm_eps=1e-6,
+        use_sliding_window=False,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    # Real Qwen2 config.json files carry a sliding_window number next to use_sliding_window false; the
+    # window must then be ignored (transformers sets it to None on load). Write one to test that.
+    cfg.sliding_window = 4
+    torch.manual_seed(1357)
+    model = Qwen2ForCausalLM(cfg).float().eval()
+    init_weights(model, seed=1357)
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr(), "head must be tied"
+
+    g = torch.Generator().manual_seed(7531)
+    input_ids = torch.randint(3, cfg.vocab_size, (SEQ_LEN,), generator=g).tolist()
+    write_fixture(
+        "tiny-qwen2",
+        model,
+        blocks=lambda m: m.model.layers,
+        final_norm=lambda m: m.model.norm,
+        lm_head=lambda m: m.lm_head,
+        input_ids=input_ids,
+        note=NOTE_COMMON + "Qwen2: biases on q/k/v projections (none on o_proj), tied head, GQA (4 query heads, 2 KV "
+        "heads), rope_theta 1e6, RMSNorm eps 1e-6; config.json has sliding_window 4 with use_sliding_window false "
+        "(ignored, as transformers does); input_ids drawn uniformly from [3, vocab) with seed 7531.",
+    )
+
+
+def make_llama3():
+    scaling = {
+        "rope_type": "llama3",
+        "factor": 4.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 64,
+    }
+    cfg = LlamaConfig(
+        hidden_size=32,
+        intermediate_size=56,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        vocab_size=101,
+        max_position_embeddings=256,
+        rope_theta=500.0,
+        rope_scaling=scaling,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    # head_dim 16 -> 8 frequencies with wavelengths 2*pi*500^(i/8): 6.3 13.7 29.7 64.5 140 305 664 1443.
+    # Thresholds: original_max_position / high_freq_factor = 16, / low_freq_factor = 64, so dims 0-1 keep their
+    # frequency, dim 2 is on the smooth ramp and dims 3-7 are slowed by `factor`. Keep every wavelength clear of
+    # the thresholds so float32 (transformers) and double (lens) rounding cannot fall on different sides.
+    head_dim = cfg.hidden_size // cfg.num_attention_heads
+    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, head_dim, 2).double() / head_dim))
+    wavelen = 2 * math.pi / inv
+    for t in (64.0, 16.0):
+        assert ((wavelen - t).abs() / t).min() > 5e-3, (wavelen, t)
+    torch.manual_seed(9753)
+    model = LlamaForCausalLM(cfg).float().eval()
+    init_weights(model, seed=9753)
+
+    seq_len = 24  # a longer sequence so the scaled low frequencies rotate visibly
+    g = torch.Generator().manual_seed(3579)
+    input_ids = [cfg.bos_token_id] + torch.randint(3, cfg.vocab_size, (seq_len - 1,), generator=g).tolist()
+    write_fixture(
+        "tiny-llama3",
+        model,
+        blocks=lambda m: m.model.layers,
+        final_norm=lambda m: m.model.norm,
+        lm_head=lambda m: m.lm_head,
+        input_ids=input_ids,
+        note=NOTE_COMMON + "Llama 3: rope_scaling llama3 (factor 4, low_freq_factor 1, high_freq_factor 4, "
+        "original_max_position_embeddings 64) with rope_theta 500 and head_dim 16, so of the 8 rotary frequencies "
+        "2 are kept, 1 is on the smooth ramp and 5 are divided by 4; GQA (2 query heads, 1 KV head), untied head; "
+        f"{seq_len} tokens: [bos=1] + ids drawn uniformly from [3, vocab) with seed 3579.",
+        ablation=("rope_scaling were null", lambda c: setattr(c, "rope_scaling", None)),
+    )
+
+
+def make_gemma():
+    cfg = GemmaConfig(
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=12,  # != hidden_size / num_attention_heads = 8
+        vocab_size=113,
+        max_position_embeddings=64,
+        rope_theta=10000.0,
+        rms_norm_eps=1e-6,
+        hidden_act="gelu",  # ignored: with hidden_activation null transformers uses gelu_pytorch_tanh
+        hidden_activation=None,
+        tie_word_embeddings=True,
+        bos_token_id=2,
+        eos_token_id=1,
+        pad_token_id=0,
+    )
+    torch.manual_seed(8642)
+    model = GemmaForCausalLM(cfg).float().eval()
+    init_weights(model, seed=8642)
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr(), "head must be tied"
+
+    g = torch.Generator().manual_seed(2468)
+    input_ids = [cfg.bos_token_id] + torch.randint(3, cfg.vocab_size, (SEQ_LEN - 1,), generator=g).tolist()
+    write_fixture(
+        "tiny-gemma",
+        model,
+        blocks=lambda m: m.model.layers,
+        final_norm=lambda m: m.model.norm,
+        lm_head=lambda m: m.lm_head,
+        input_ids=input_ids,
+        note=NOTE_COMMON + "Gemma: embeddings times sqrt(32) (normalizer in float32), RMSNorm scaling by (1 + w) "
+        "(stored w = 1 + U(-0.1, 0.1), so gains ~2), GeGLU with tanh gelu (hidden_act 'gelu' but hidden_activation "
+        "null, which transformers 4.46 maps to gelu_pytorch_tanh), head_dim 12 with hidden 32 and 4 heads, GQA "
+        "(2 KV heads), tied head; input_ids = [bos=2] + 10 ids drawn uniformly from [3, vocab) with seed 2468.",
+    )
+
+
+FIXTURE_MAKERS = {
+    "tiny-gpt2": make_gpt2,
+    "tiny-llama": make_llama,
+    "tiny-llama3": make_llama3,
+    "tiny-gpt-neox": lambda: make_gpt_neox("tiny-gpt-neox", parallel=True, rotary_pct=0.5, seed=1111),
+    "tiny-gpt-neox-seq": lambda: make_gpt_neox("tiny-gpt-neox-seq", parallel=False, rotary_pct=0.25, seed=2222),
+    "tiny-mistral": make_mistral,
+    "tiny-qwen2": make_qwen2,
+    "tiny-gemma": make_gemma,
+}
+
+
 def main():
     torch.set_num_threads(1)  # deterministic and light on a shared machine
     print(f"torch {torch.__version__}, transformers {transformers.__version__}", file=sys.stderr)
-    make_gpt2()
-    make_llama()
+    names = sys.argv[1:] or list(FIXTURE_MAKERS)
+    unknown = [n for n in names if n not in FIXTURE_MAKERS]
+    if unknown:
+        sys.exit(f"unknown fixture(s) {unknown}; known: {list(FIXTURE_MAKERS)}")
+    for n in names:
+        FIXTURE_MAKERS[n]()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-// Parity with Hugging Face transformers: tiny random GPT-2 and LLaMA (GQA, untied head) built and
-// run by tests/parity/make_fixtures.py. Every block's resid_post, the embeddings, the final norm,
-// the attention patterns and the logits must match in float32.
+// Parity with Hugging Face transformers: tiny random GPT-2, LLaMA (GQA, untied head), Llama 3 rope
+// scaling, GPT-NeoX (parallel and sequential residual, partial rotary), Mistral (sliding window
+// shorter than the sequence), Qwen2 (q/k/v biases, tied) and Gemma (scaled embeddings, 1 + w norms,
+// GeGLU, head_dim != d_model / n_head), built and run by tests/parity/make_fixtures.py. Every block's
+// resid_post, the embeddings, the final norm, the attention patterns and the logits must match in float32.
 // Tolerance 1e-4 (max abs): float32 round-off over 3 layers with values of magnitude ~10 stays
 // below 1e-5; a wrong op (norm eps, rope layout, GQA grouping) gives differences of 0.1 or more.
 #include <c10/core/InferenceMode.h>
@@ -104,7 +106,15 @@ TEST_P(HfParity, Bfloat16StaysCloseToFloat32) {
   EXPECT_LE(d, 0.05 * range);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, HfParity, ::testing::Values("tiny-gpt2", "tiny-llama"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, HfParity,
+                         ::testing::Values("tiny-gpt2", "tiny-llama", "tiny-llama3", "tiny-gpt-neox",
+                                           "tiny-gpt-neox-seq", "tiny-mistral", "tiny-qwen2", "tiny-gemma"),
+                         [](const ::testing::TestParamInfo<std::string>& p) {
+                           std::string n = p.param;  // gtest names: letters, digits, underscores
+                           for (auto& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace lens

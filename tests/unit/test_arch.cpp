@@ -1,0 +1,141 @@
+// The architecture table: each fixture's config.json maps to the expected ModelConfig, and bad or
+// unsupported configs / checkpoints fail with one clear ModelError naming the problem.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "arch/arch.h"
+#include "lens/error.h"
+#include "lens/model.h"
+#include "test_util.h"
+
+namespace lens {
+namespace {
+
+namespace fs = std::filesystem;
+
+ModelConfig parse(const nlohmann::json& j) {
+  const ArchSpec* a = find_arch(j);
+  if (a == nullptr) throw std::runtime_error("no architecture for " + j.dump());
+  return a->parse_config(j);
+}
+
+nlohmann::json fixture_config(const std::string& name) {
+  return test::read_json(test::fixtures_dir() / name / "config.json");
+}
+
+// Runs `f` and returns the ModelError message ("" when nothing was thrown).
+template <typename F>
+std::string model_error(F f) {
+  try {
+    f();
+  } catch (const ModelError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ArchTable, FixtureConfigsMapToExpectedModelConfigs) {
+  ModelConfig neox = parse(fixture_config("tiny-gpt-neox"));
+  EXPECT_EQ(neox.architecture, "gpt_neox");
+  EXPECT_TRUE(neox.parallel_attn);
+  EXPECT_EQ(neox.d_head, 8);
+  EXPECT_EQ(neox.rope.rotary_dim, 4);  // int(8 * 0.5)
+  EXPECT_EQ(neox.rope.theta, 1000.0);
+  EXPECT_EQ(neox.mlp, MlpKind::kGelu);
+  ModelConfig neox_seq = parse(fixture_config("tiny-gpt-neox-seq"));
+  EXPECT_FALSE(neox_seq.parallel_attn);
+  EXPECT_EQ(neox_seq.rope.rotary_dim, 2);  // int(8 * 0.25)
+
+  EXPECT_EQ(parse(fixture_config("tiny-mistral")).sliding_window, 4);
+  ModelConfig qwen = parse(fixture_config("tiny-qwen2"));
+  EXPECT_EQ(qwen.sliding_window, 0) << "use_sliding_window false: the sliding_window number must be ignored";
+  EXPECT_TRUE(qwen.tied_embeddings);
+
+  ModelConfig llama3 = parse(fixture_config("tiny-llama3"));
+  EXPECT_EQ(llama3.rope.scaling_type, "llama3");
+  EXPECT_EQ(llama3.rope.original_max_position, 64);
+
+  ModelConfig gemma = parse(fixture_config("tiny-gemma"));
+  EXPECT_EQ(gemma.d_head, 12);
+  EXPECT_TRUE(gemma.norm_plus_one);
+  EXPECT_EQ(gemma.mlp, MlpKind::kGeGluTanh) << "hidden_activation null means gelu_pytorch_tanh";
+  EXPECT_DOUBLE_EQ(gemma.embed_scale, std::sqrt(32.0));
+  EXPECT_TRUE(gemma.tied_embeddings);
+}
+
+TEST(ArchTable, UnsupportedOrMissingConfigKeysAreModelErrors) {
+  auto with = [](const std::string& fixture, const std::string& key, const nlohmann::json& value) {
+    nlohmann::json j = fixture_config(fixture);
+    if (value.is_null() && key != "rope_scaling") {
+      j.erase(key);
+    } else {
+      j[key] = value;
+    }
+    return model_error([&] { parse(j); });
+  };
+  EXPECT_NE(
+      with("tiny-llama3", "rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}).find("'yarn' is not supported"),
+      std::string::npos);
+  EXPECT_NE(with("tiny-llama3", "rope_scaling", {{"rope_type", "llama3"}, {"low_freq_factor", 4.0}})
+                .find("low_freq_factor < high_freq_factor"),
+            std::string::npos);
+  EXPECT_NE(
+      with("tiny-mistral", "rope_scaling", {{"type", "linear"}, {"factor", 2.0}}).find("not supported for Mistral"),
+      std::string::npos);
+  EXPECT_NE(with("tiny-gemma", "rope_scaling", {{"type", "linear"}, {"factor", 2.0}}).find("not supported for Gemma"),
+            std::string::npos);
+  EXPECT_NE(with("tiny-qwen2", "rope_scaling", {{"rope_type", "dynamic"}}).find("'dynamic' is not supported"),
+            std::string::npos);
+  EXPECT_NE(with("tiny-qwen2", "num_hidden_layers", nullptr).find("'num_hidden_layers' is missing"), std::string::npos);
+  EXPECT_NE(with("tiny-gpt-neox", "num_attention_heads", nullptr).find("'num_attention_heads' is missing"),
+            std::string::npos);
+  EXPECT_NE(with("tiny-gpt-neox", "rotary_pct", 0.1).find("rotary dims"), std::string::npos);  // int(8 * 0.1) = 0
+  EXPECT_NE(with("tiny-gpt-neox", "hidden_act", "relu").find("'relu' is not supported"), std::string::npos);
+  EXPECT_NE(with("tiny-gemma", "hidden_activation", "gelu").find("not supported for Gemma"), std::string::npos);
+  EXPECT_NE(with("tiny-mistral", "hidden_act", 3).find("'hidden_act' is not a string"), std::string::npos);
+  nlohmann::json qwen_window = fixture_config("tiny-qwen2");
+  qwen_window["use_sliding_window"] = true;
+  EXPECT_EQ(parse(qwen_window).sliding_window, 4);
+  qwen_window["sliding_window"] = 0;
+  EXPECT_NE(model_error([&] { parse(qwen_window); }).find("use_sliding_window is true"), std::string::npos);
+}
+
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("lens_arch_test_" + std::to_string(::getpid()))) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// A checkpoint whose config says one family but whose tensors are another's must fail at load, naming the tensor.
+TEST(ArchTable, CheckpointMissingFamilyTensorsIsModelError) {
+  TempDir tmp;
+  fs::copy_file(test::fixtures_dir() / "tiny-llama" / "model.safetensors", tmp.path() / "model.safetensors");
+  auto load_as = [&](const std::string& arch) {
+    nlohmann::json j = fixture_config("tiny-llama");
+    j["architectures"] = {arch};
+    if (arch == "GPTNeoXForCausalLM") j.erase("hidden_act");  // reach the weights (silu is not a NeoX activation)
+    std::ofstream(tmp.path() / "config.json") << j.dump();
+    return model_error([&] { Model::load(tmp.path(), {"float32", "cpu"}); });
+  };
+  const std::string qwen = load_as("Qwen2ForCausalLM");
+  std::printf("Qwen2 config on LLaMA weights: %s\n", qwen.c_str());
+  EXPECT_NE(qwen.find("self_attn.q_proj.bias"), std::string::npos);
+  const std::string neox = load_as("GPTNeoXForCausalLM");
+  std::printf("GPT-NeoX config on LLaMA weights: %s\n", neox.c_str());
+  EXPECT_NE(neox.find("gpt_neox."), std::string::npos);
+  EXPECT_EQ(load_as("MistralForCausalLM"), "");  // same layout, no biases: loads
+}
+
+}  // namespace
+}  // namespace lens
