@@ -94,7 +94,15 @@ LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& 
                     Hooks* extra = nullptr);
 
 /// Reduces one layer's logits (P, vocab) against the final layer's log-probs (P, vocab).
+/// `final_probs` (exp of final_logprobs) may be passed to save recomputing it for every layer.
+/// float32 CPU tensors take a fused two-pass loop; others (CUDA) the tensor-op path.
 LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tensor& final_logprobs,
-                        const std::vector<int64_t>& positions, const LensOptions& opts);
+                        const std::vector<int64_t>& positions, const LensOptions& opts,
+                        const at::Tensor& final_probs = {});
+
+/// The same reduction written with tensor ops only (any device); the reference the fused CPU loop
+/// is tested against.
+LayerStats reduce_layer_tensor_ops(int64_t layer, const at::Tensor& logits, const at::Tensor& final_logprobs,
+                                   const std::vector<int64_t>& positions, const LensOptions& opts);
 
 }  // namespace lens
