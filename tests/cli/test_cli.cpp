@@ -1,11 +1,9 @@
 // Runs the lens binary as a user would and checks exit codes, stderr messages and the JSON it
 // writes (schema fields, consistency with the model), including that failures leave no file.
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 
+#include "cli_util.h"
 #include "test_util.h"
 
 namespace lens {
@@ -13,28 +11,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using Result = test::CliResult;
 
-// Runs `lens <args>` through the shell, capturing stdout and stderr separately.
-Result run_lens_cli(const std::string& args) {
-  const fs::path err_file = fs::temp_directory_path() / ("lens_cli_err_" + std::to_string(::getpid()));
-  const std::string cmd = std::string(LENS_BINARY) + " " + args + " 2>" + err_file.string();
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  fs::remove(err_file);
-  return r;
-}
+Result run_lens_cli(const std::string& args) { return test::run_cli(args); }
 
 std::string stories() { return (test::shared_dir() / "models" / "stories260K").string(); }
 std::string tiny_gpt2() { return (test::fixtures_dir() / "tiny-gpt2").string(); }
@@ -178,26 +157,15 @@ TEST(Cli, ResolvesAliasThroughModelPathAndHfCache) {
   fs::create_directories(home / "hub" / "models--openai-community--gpt2" / "refs");
   std::ofstream(home / "hub" / "models--openai-community--gpt2" / "refs" / "main") << "abc123";
   for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(test::fixtures_dir() / "tiny-gpt2" / f, snap / f);
-  const std::string env = "HF_HOME=" + home.string() + " HOME=/nonexistent ";
-  const std::string cmd = env + std::string(LENS_BINARY) + " run --model gpt2 --token-ids 1,2 --json 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  ASSERT_EQ(pclose(p), 0);
-  auto j = nlohmann::json::parse(out);
-  EXPECT_EQ(j["model"]["path"], snap.string());
+  Result r = test::run_cli("run --model gpt2 --token-ids 1,2 --json", "HF_HOME=" + home.string() + " HOME=/nonexistent");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["model"]["path"], snap.string());
   // $LENS_MODEL_PATH with <dir>/<alias>
   fs::create_directories(home / "models");
   fs::create_directory_symlink(test::fixtures_dir() / "tiny-llama", home / "models" / "llama2-7b");
-  const std::string cmd2 = "LENS_MODEL_PATH=" + (home / "models").string() + " " + std::string(LENS_BINARY) +
-                           " run --model llama2-7b --token-ids 1,2 --json 2>/dev/null";
-  p = popen(cmd2.c_str(), "r");
-  out.clear();
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  ASSERT_EQ(pclose(p), 0);
-  EXPECT_EQ(nlohmann::json::parse(out)["model"]["architecture"], "llama");
+  r = test::run_cli("run --model llama2-7b --token-ids 1,2 --json", "LENS_MODEL_PATH=" + (home / "models").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["model"]["architecture"], "llama");
   fs::remove_all(home);
 }
 
