@@ -10,6 +10,8 @@ namespace lens::cli {
 
 void setup_run(CLI::App& app);
 void setup_models(CLI::App& app);
+void setup_train(CLI::App& app);
+void setup_eval(CLI::App& app);
 
 /// Parses "1,2,3" into integers; throws UsageError naming `flag` on anything else.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);

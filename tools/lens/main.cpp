@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "lens 0.1.0");
   lens::cli::setup_run(app);
   lens::cli::setup_models(app);
+  lens::cli::setup_train(app);
+  lens::cli::setup_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
