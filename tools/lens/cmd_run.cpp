@@ -17,6 +17,7 @@
 #include "lens/registry.h"
 #include "lens/runner.h"
 #include "lens/tokenizer.h"
+#include "lens/tuned_lens.h"
 #include "util/atomic_file.h"
 
 namespace lens::cli {
@@ -45,6 +46,7 @@ struct RunOptions {
   std::string attention_format = "auto";
   std::string view;
   std::string svg;
+  std::vector<std::string> lenses;  // "logit", "tuned:DIR", "both:DIR"
 };
 
 // Inline attention in the JSON up to this many values (e.g. 16 tokens x 32 heads x 8 layers);
@@ -88,9 +90,20 @@ void run_run(const RunOptions& o) {
   }
   in.add_special = !o.no_special;
 
-  LogitLens lens(*model);
+  // --lens logit | tuned:DIR | both:DIR (repeatable); default: the logit lens.
+  std::vector<std::unique_ptr<Lens>> owned;
+  for (const std::string& spec : o.lenses.empty() ? std::vector<std::string>{"logit"} : o.lenses) {
+    const size_t colon = spec.find(':');
+    const std::string kind = spec.substr(0, colon), dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
+    if ((kind == "logit") != dir.empty() || (kind != "logit" && kind != "tuned" && kind != "both"))
+      throw UsageError("--lens '" + spec + "': use logit, tuned:DIR or both:DIR");
+    if (kind != "tuned") owned.push_back(std::make_unique<LogitLens>(*model));
+    if (kind != "logit") owned.push_back(TunedLens::load(*model, dir));
+  }
+  std::vector<const Lens*> lenses;
+  for (const auto& l : owned) lenses.push_back(l.get());
   const bool want_attn = o.attention || !o.view.empty();
-  RunDocument doc = run_prompt(*model, tok.get(), resolved.name, {&lens}, in, lens_opts, want_attn ? &o.attn : nullptr);
+  RunDocument doc = run_prompt(*model, tok.get(), resolved.name, lenses, in, lens_opts, want_attn ? &o.attn : nullptr);
   const TokenNamer namer = make_namer(tok.get());
   const auto t2 = std::chrono::steady_clock::now();
   log(fmt::format("ran {} tokens in {:.2f} s", doc.tokens.size(), std::chrono::duration<double>(t2 - t1).count()));
@@ -128,7 +141,10 @@ void run_run(const RunOptions& o) {
     if (o.json && o.output.empty()) std::cout << text;
     return;
   }
-  std::cout << lens_table(doc, doc.lenses.front(), namer, terminal_width());
+  for (const LensResult& r : doc.lenses) {
+    if (doc.lenses.size() > 1) std::cout << r.lens << " lens:\n";
+    std::cout << lens_table(doc, r, namer, terminal_width());
+  }
   if (doc.attention) {
     std::string line;
     for (const auto& s : doc.attention->sinks)
@@ -141,7 +157,7 @@ void run_run(const RunOptions& o) {
 
 void setup_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
-  auto* cmd = app.add_subcommand("run", "Run the logit lens on a prompt");
+  auto* cmd = app.add_subcommand("run", "Run the logit lens (or a tuned lens) on a prompt");
   cmd->add_option("-m,--model", o->model, "Model directory, alias (see 'lens models') or HF repo id")->required();
   auto* prompt = cmd->add_option("-p,--prompt", o->prompt, "Prompt text");
   auto* ids = cmd->add_option("--token-ids", o->token_ids, "Comma-separated token ids instead of a prompt");
@@ -159,6 +175,7 @@ void setup_run(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
   cmd->add_flag("--no-special", o->no_special, "Do not add special tokens (BOS) when tokenizing");
+  cmd->add_option("--lens", o->lenses, "logit, tuned:DIR (a tuned lens directory) or both:DIR; repeatable");
   cmd->add_flag("-q,--quiet", o->quiet, "No log lines on stderr");
   cmd->add_flag("--attention", o->attention, "Capture attention patterns and report attention sinks");
   cmd->add_option("--attention-layers", o->attn.layers, "Blocks whose attention to capture (index spec)")->capture_default_str();

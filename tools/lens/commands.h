@@ -19,6 +19,8 @@ void setup_view(CLI::App& app);
 /// any, lives next to `base_dir`.
 void write_view_files(const nlohmann::json& doc, const std::filesystem::path& base_dir, const std::string& html,
                       const std::string& svg);
+void setup_train(CLI::App& app);
+void setup_eval(CLI::App& app);
 
 /// Parses "1,2,3" into integers; throws UsageError naming `flag` on anything else.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);

@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
   lens::cli::setup_models(app);
   lens::cli::setup_tokenize(app);
   lens::cli::setup_view(app);
+  lens::cli::setup_train(app);
+  lens::cli::setup_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

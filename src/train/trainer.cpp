@@ -1,0 +1,315 @@
+// Tuned-lens training loop, optimizer and checkpoints (see lens/train.h). The optimizer is written
+// out (a dozen lines) rather than taken from torch::optim so that its state is plain named tensors
+// in the checkpoint and its arithmetic is exactly PyTorch's SGD(nesterov=True, weight_decay) after
+// clip_grad_norm_, which is what the Python package runs.
+#include "lens/train.h"
+
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <chrono>
+#include <cmath>
+#include <fmt/format.h>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "lens/error.h"
+#include "util/atomic_file.h"
+
+namespace lens {
+
+namespace fs = std::filesystem;
+
+at::Tensor lens_loss(const at::Tensor& logits, const at::Tensor& target, LensLoss kind) {
+  const int64_t V = logits.size(-1);
+  if (kind == LensLoss::kKL) {
+    at::Tensor logq = at::log_softmax(logits, -1);                       // (B, T, V)
+    return (target.exp() * (target - logq)).sum(-1).mean();             // KL(final || lens), mean over tokens
+  }
+  const int64_t T = logits.size(1);
+  at::Tensor lp = at::log_softmax(logits.slice(1, 0, T - 1), -1).reshape({-1, V});  // (B*(T-1), V)
+  return at::nll_loss(lp, target.slice(1, 1, T).reshape({-1}));
+}
+
+std::pair<double, at::Tensor> lens_loss_grad(const at::Tensor& logits, const at::Tensor& target, LensLoss kind) {
+  at::Tensor z = logits.detach();
+  at::Tensor logq = at::log_softmax(z, -1);  // (B, T, V)
+  at::Tensor q = logq.exp();
+  if (kind == LensLoss::kKL) {
+    const double n = static_cast<double>(z.numel() / z.size(-1));
+    at::Tensor p = target.exp();
+    const double loss = (p * (target - logq)).sum().item<double>() / n;
+    return {loss, (q - p) / n};
+  }
+  const int64_t T = z.size(1);
+  const double n = static_cast<double>(z.size(0) * (T - 1));
+  at::Tensor next = target.slice(1, 1, T).unsqueeze(-1);           // (B, T-1, 1)
+  at::Tensor grad = q.clone();
+  grad.slice(1, T - 1, T).zero_();                                 // the last position predicts nothing
+  grad.slice(1, 0, T - 1).scatter_add_(-1, next, at::full(next.sizes(), -1.0, grad.options()));
+  const double loss = -logq.slice(1, 0, T - 1).gather(-1, next).sum().item<double>() / n;
+  return {loss, grad / n};
+}
+
+double lr_multiplier(int64_t step, int64_t steps, int64_t warmup) {
+  if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
+  return std::max(0.0, static_cast<double>(steps - step) / static_cast<double>(std::max<int64_t>(1, steps - warmup)));
+}
+
+std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) + 1);
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
+  for (int64_t i = n - 1; i > 0; --i) std::swap(perm[static_cast<size_t>(i)], perm[rng() % static_cast<uint64_t>(i + 1)]);
+  return perm;
+}
+
+namespace {
+
+const char* loss_name(LensLoss l) { return l == LensLoss::kKL ? "kl" : "ce"; }
+
+// FNV-1a over the token ids: a resumed run must see the same data.
+std::string data_hash(const at::Tensor& sequences) {
+  at::Tensor c = sequences.to(at::kCPU, at::kLong).contiguous();
+  const auto* p = reinterpret_cast<const unsigned char*>(c.data_ptr<int64_t>());
+  uint64_t h = 1469598103934665603ULL;
+  for (int64_t i = 0; i < c.numel() * 8; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  return fmt::format("{:016x}", h);
+}
+
+// The options a checkpoint must share with the run resuming it (batch size may differ: it only
+// changes float rounding).
+nlohmann::json run_signature(const TrainOptions& o, const at::Tensor& sequences) {
+  return {{"steps", o.steps},          {"tokens_per_step", o.tokens_per_step}, {"lr", o.lr},
+          {"momentum", o.momentum},    {"weight_decay", o.weight_decay},       {"warmup_steps", o.warmup_steps},
+          {"clip_norm", o.clip_norm},  {"loss", loss_name(o.loss)},            {"seed", o.seed},
+          {"sequences", sequences.size(0)}, {"seq_len", sequences.size(1)},   {"data_hash", data_hash(sequences)}};
+}
+
+struct Optim {
+  std::vector<at::Tensor> params;
+  std::vector<std::string> names;
+  std::vector<at::Tensor> momentum;  // undefined until the first step, as in torch.optim.SGD
+};
+
+fs::path checkpoint_dir(const TrainOptions& o) { return o.output / "checkpoints"; }
+
+void save_checkpoint(const TrainOptions& o, const Optim& opt, int64_t step, const nlohmann::json& signature) {
+  const fs::path dir = checkpoint_dir(o);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw InputError("cannot create " + dir.string() + ": " + ec.message());
+  std::vector<std::string> names;
+  std::vector<at::Tensor> tensors;
+  for (size_t i = 0; i < opt.params.size(); ++i) {
+    names.push_back(opt.names[i]);
+    tensors.push_back(opt.params[i]);
+    if (opt.momentum[i].defined()) {
+      names.push_back(opt.names[i] + ".momentum_buffer");
+      tensors.push_back(opt.momentum[i]);
+    }
+  }
+  const std::string file = fmt::format("step_{:06d}.pt", step);
+  save_tensor_dict(dir / file, names, tensors);
+  nlohmann::json j = {{"schema_version", 1}, {"kind", "tuned-lens-checkpoint"}, {"step", step}, {"file", file},
+                      {"run", signature}};
+  const fs::path latest = dir / "latest.json";
+  std::string previous;
+  if (fs::exists(latest)) {
+    std::ifstream in(latest);
+    try {
+      previous = nlohmann::json::parse(in).value("file", "");
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  write_file_atomic(latest, j.dump(2) + "\n");
+  if (!previous.empty() && previous != file) fs::remove(dir / previous, ec);  // only after latest.json moved on
+}
+
+// Loads the latest checkpoint into `opt`; returns its step.
+int64_t load_checkpoint(const TrainOptions& o, Optim& opt, const nlohmann::json& signature) {
+  const fs::path latest = checkpoint_dir(o) / "latest.json";
+  if (!fs::exists(latest))
+    throw UsageError("--resume: no checkpoint in " + checkpoint_dir(o).string() + " (train with --checkpoint-every)");
+  nlohmann::json j;
+  try {
+    std::ifstream in(latest);
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(latest.string() + ": not valid JSON: " + e.what());
+  }
+  if (!j.contains("run") || !j.contains("step") || !j.contains("file"))
+    throw ModelError(latest.string() + ": not a tuned-lens checkpoint");
+  std::vector<std::string> diffs;
+  for (auto it = signature.begin(); it != signature.end(); ++it)
+    if (!j["run"].contains(it.key()) || j["run"][it.key()] != it.value())
+      diffs.push_back(it.key() + " " + (j["run"].contains(it.key()) ? j["run"][it.key()].dump() : "(none)") +
+                      " -> " + it.value().dump());
+  if (!diffs.empty()) {
+    std::string msg = "--resume: the checkpoint was made with other options or data:";
+    for (const auto& d : diffs) msg += " " + d + ";";
+    throw UsageError(msg);
+  }
+  const fs::path file = checkpoint_dir(o) / j["file"].get<std::string>();
+  std::map<std::string, at::Tensor> saved;
+  for (auto& kv : load_tensor_dict(file)) saved[kv.first] = kv.second;
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < opt.params.size(); ++i) {
+    auto it = saved.find(opt.names[i]);
+    if (it == saved.end() || it->second.sizes() != opt.params[i].sizes())
+      throw ModelError(file.string() + ": missing or misshapen tensor '" + opt.names[i] + "'");
+    opt.params[i].copy_(it->second);
+    auto m = saved.find(opt.names[i] + ".momentum_buffer");
+    opt.momentum[i] = m == saved.end() ? at::Tensor() : m->second.to(opt.params[i].options()).clone();
+  }
+  return j["step"].get<int64_t>();
+}
+
+void validate(const TrainOptions& o, const at::Tensor& sequences) {
+  TORCH_CHECK(sequences.dim() == 2, "train: sequences must be (N, T)");
+  const int64_t T = sequences.size(1);
+  if (o.steps < 1) throw UsageError("--steps must be at least 1");
+  if (o.tokens_per_step < T || o.tokens_per_step % T != 0)
+    throw UsageError("--tokens-per-step (" + std::to_string(o.tokens_per_step) +
+                     ") must be a positive multiple of the sequence length (" + std::to_string(T) + ")");
+  if (o.batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  if (!(o.lr > 0)) throw UsageError("--lr must be positive");
+  if (!(o.momentum >= 0 && o.momentum < 1)) throw UsageError("--momentum must be in [0, 1)");
+  if (!(o.weight_decay >= 0)) throw UsageError("--weight-decay must be >= 0");
+  if (o.warmup_steps < 0 || o.warmup_steps >= o.steps) throw UsageError("--warmup-steps must be in [0, steps)");
+  if (!(o.clip_norm > 0)) throw UsageError("--clip must be positive");
+  if (o.checkpoint_every < 0 || o.stop_after < 0) throw UsageError("--checkpoint-every and --stop-after must be >= 0");
+  if (o.output.empty()) throw UsageError("no output directory");
+}
+
+}  // namespace
+
+TrainResult train_tuned_lens(Model& model, TunedLens& lens, const at::Tensor& sequences, const TrainOptions& o,
+                             const std::function<void(const TrainProgress&)>& progress) {
+  validate(o, sequences);
+  const int64_t N = sequences.size(0), T = sequences.size(1);
+  const int64_t L = lens.n_translators();
+  const int64_t per_step = o.tokens_per_step / T;  // sequences per optimizer step
+  const nlohmann::json signature = run_signature(o, sequences);
+
+  Optim opt;
+  opt.params = lens.parameters();
+  opt.names = lens.parameter_names();
+  opt.momentum.resize(opt.params.size());
+  for (auto& p : opt.params) p.requires_grad_(true);
+
+  TrainResult result;
+  if (o.resume) {
+    result.start_step = load_checkpoint(o, opt, signature);
+  } else if (fs::exists(checkpoint_dir(o) / "latest.json")) {
+    throw UsageError(checkpoint_dir(o).string() + " holds a checkpoint of an earlier run: pass --resume to continue "
+                     "it, or choose another output directory");
+  }
+  result.steps_done = result.start_step;
+
+  int64_t cached_epoch = -1;
+  std::vector<int64_t> order;
+  auto sample = [&](int64_t k) {
+    const int64_t epoch = k / N;
+    if (epoch != cached_epoch) {
+      order = epoch_permutation(N, o.seed, epoch);
+      cached_epoch = epoch;
+    }
+    return order[static_cast<size_t>(k % N)];
+  };
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const double base_lr = o.lr * (1.0 - o.momentum);
+  for (int64_t step = result.start_step; step < o.steps; ++step) {
+    const double lr = base_lr * lr_multiplier(step, o.steps, o.warmup_steps);
+    std::vector<double> layer_loss(static_cast<size_t>(L), 0.0);
+    for (int64_t mb = 0; mb < per_step; mb += o.batch_size) {
+      const int64_t B = std::min(o.batch_size, per_step - mb);
+      std::vector<int64_t> rows;
+      for (int64_t j = 0; j < B; ++j) rows.push_back(sample(step * per_step + mb + j));
+      at::Tensor ids = sequences.index_select(0, at::tensor(rows, at::kLong)).to(model.device());  // (B, T)
+
+      std::vector<at::Tensor> resid(static_cast<size_t>(L));  // (B, T, d) each
+      at::Tensor target;
+      {
+        c10::InferenceMode guard;
+        Hooks hooks;
+        for (int64_t l = 0; l < L; ++l)
+          hooks.on(lens_layer_hook(l), [&resid, l](const std::string&, const at::Tensor& x) { resid[static_cast<size_t>(l)] = x; });
+        at::Tensor final_logits = model.forward(ids, &hooks);  // (B, T, V)
+        target = o.loss == LensLoss::kKL ? at::log_softmax(final_logits, -1) : ids;
+      }
+      const double weight = static_cast<double>(B) / static_cast<double>(per_step);
+      for (int64_t l = 0; l < L; ++l) {
+        // Inference tensors cannot be saved for backward: the translator gets an ordinary copy.
+        at::Tensor h = resid[static_cast<size_t>(l)].clone();
+        resid[static_cast<size_t>(l)] = at::Tensor();
+        at::Tensor logits = lens.logits(l, h);  // (B, T, V), graph back to this layer's translator
+        auto loss_grad = lens_loss_grad(logits, target, o.loss);
+        logits.backward(loss_grad.second * weight);
+        layer_loss[static_cast<size_t>(l)] += loss_grad.first * weight;
+      }
+      result.tokens += B * T;
+    }
+
+    double grad_norm = 0;
+    {
+      torch::NoGradGuard no_grad;
+      double sq = 0;
+      for (auto& p : opt.params) sq += p.grad().to(at::kDouble).pow(2).sum().item<double>();
+      grad_norm = std::sqrt(sq);
+      const double coef = o.clip_norm / (grad_norm + 1e-6);  // torch.nn.utils.clip_grad_norm_
+      for (size_t i = 0; i < opt.params.size(); ++i) {
+        at::Tensor& p = opt.params[i];
+        at::Tensor g = p.grad();
+        if (coef < 1.0) g = g * coef;
+        if (o.weight_decay != 0) g = g + p * o.weight_decay;
+        // torch.optim.SGD: buf = g on the first step, then buf = momentum * buf + g; Nesterov steps
+        // along g + momentum * buf.
+        if (!opt.momentum[i].defined()) {
+          opt.momentum[i] = g.clone();
+        } else {
+          opt.momentum[i].mul_(o.momentum).add_(g);
+        }
+        g = g + opt.momentum[i] * o.momentum;
+        p.sub_(g * lr);
+        p.mutable_grad().zero_();
+      }
+    }
+    result.steps_done = step + 1;
+    result.last_layer_loss = layer_loss;
+
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (progress) {
+      TrainProgress pr;
+      pr.step = step + 1;
+      pr.steps = o.steps;
+      for (double v : layer_loss) pr.loss += v;
+      pr.lr = lr;
+      pr.grad_norm = grad_norm;
+      pr.tokens_per_s = elapsed > 0 ? static_cast<double>(result.tokens) / elapsed : 0;
+      pr.eta_s = elapsed / static_cast<double>(step + 1 - result.start_step) * static_cast<double>(o.steps - step - 1);
+      pr.layer_loss = layer_loss;
+      progress(pr);
+    }
+    const bool last = step + 1 == o.steps;
+    const bool stop = o.stop_after > 0 && step + 1 >= o.stop_after && !last;
+    if (!last && (stop || (o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0)))
+      save_checkpoint(o, opt, step + 1, signature);
+    if (stop) break;
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (auto& p : opt.params) {
+    p.mutable_grad() = at::Tensor();
+    p.requires_grad_(false);
+  }
+  if (result.steps_done == o.steps) {
+    lens.save(o.output);
+    result.finished = true;
+  }
+  return result;
+}
+
+}  // namespace lens
