@@ -169,10 +169,13 @@ LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& 
   result.final_tolerance = 1e-4;
   result.final_ok = result.final_max_abs_diff <= result.final_tolerance;
 
+  std::vector<at::Tensor> logprobs;
   for (int64_t l : layers) {
     at::Tensor logits = l == cfg.n_layer ? last : lens.logits(l, resid.at(l));  // (P, V)
     result.layers.push_back(reduce_layer(l, logits, final_logprobs, positions, opts));
+    if (opts.keep_logprobs) logprobs.push_back(at::log_softmax(logits, -1).to(at::kCPU, at::kHalf));
   }
+  if (opts.keep_logprobs) result.logprobs = at::stack(logprobs);  // (L, P, V)
   return result;
 }
 

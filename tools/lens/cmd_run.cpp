@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 
+#include "batch.h"
 #include "commands.h"
 #include "lens/error.h"
 #include "lens/lens.h"
@@ -39,12 +40,14 @@ struct RunOptions {
   std::string device = "cpu";
   bool no_special = false;
   bool quiet = false;
+  BatchFlags batch;  // --prompts etc. (batch.cpp)
 };
 
 void run_run(const RunOptions& o) {
   set_quiet(o.quiet);
   set_threads(o.threads);
-  if (o.have_prompt == !o.token_ids.empty()) throw UsageError("give exactly one of --prompt and --token-ids");
+  if (o.have_prompt + !o.token_ids.empty() + !o.batch.prompts.empty() != 1)
+    throw UsageError("give exactly one of --prompt, --token-ids and --prompts");
   const auto t0 = std::chrono::steady_clock::now();
   ResolvedModel resolved = resolve_model(o.model);
   LoadOptions lo;
@@ -70,6 +73,8 @@ void run_run(const RunOptions& o) {
     if (tids.size() > 1) log(fmt::format("note: --target '{}' is {} tokens; using its first", t, tids.size()));
     lens_opts.targets.push_back(tids.front());
   }
+  if (!o.batch.prompts.empty()) return run_batch(*model, tok.get(), resolved.name, lens_opts, !o.no_special, o.output, o.batch);
+  lens_opts.keep_logprobs = o.batch.store_logprobs;
   PromptInput in;
   if (o.have_prompt) {
     in.text = o.prompt;
@@ -88,7 +93,9 @@ void run_run(const RunOptions& o) {
                     doc.lenses.front().final_max_abs_diff));
 
   if (o.json || !o.output.empty()) {
-    const std::string text = dump_json(run_document_json(doc, namer), o.json && o.output.empty() ? 2 : -1) + "\n";
+    nlohmann::json j = run_document_json(doc, namer);
+    if (o.batch.store_logprobs) store_logprobs_sidecar(j, doc, o.output);
+    const std::string text = dump_json(j, o.json && o.output.empty() ? 2 : -1) + "\n";
     if (!o.output.empty()) {
       write_file_atomic(o.output, text);
       log("wrote " + o.output);
@@ -122,6 +129,7 @@ void setup_run(CLI::App& app) {
   cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
   cmd->add_flag("--no-special", o->no_special, "Do not add special tokens (BOS) when tokenizing");
   cmd->add_flag("-q,--quiet", o->quiet, "No log lines on stderr");
+  add_batch_flags(cmd, o->batch);
   cmd->callback([o, prompt] {
     o->have_prompt = prompt->count() > 0;
     run_run(*o);

@@ -10,6 +10,8 @@ namespace lens::cli {
 
 void setup_run(CLI::App& app);
 void setup_models(CLI::App& app);
+void setup_merge(CLI::App& app);
+void setup_check(CLI::App& app);  // `lens diff` and `lens check`
 
 /// Parses "1,2,3" into integers; throws UsageError naming `flag` on anything else.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);
@@ -23,5 +25,6 @@ int terminal_width();
 /// Logs a line on stderr unless --quiet.
 void log(const std::string& line);
 void set_quiet(bool quiet);
+bool is_quiet();
 
 }  // namespace lens::cli

@@ -18,6 +18,7 @@ bool g_quiet = false;
 }
 
 void set_quiet(bool quiet) { g_quiet = quiet; }
+bool is_quiet() { return g_quiet; }
 void log(const std::string& line) {
   if (!g_quiet) std::cerr << line << std::endl;
 }
@@ -66,6 +67,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "lens 0.1.0");
   lens::cli::setup_run(app);
   lens::cli::setup_models(app);
+  lens::cli::setup_merge(app);
+  lens::cli::setup_check(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
