@@ -74,6 +74,7 @@ void run_run(const RunOptions& o) {
     lens_opts.targets.push_back(tids.front());
   }
   if (!o.batch.prompts.empty()) return run_batch(*model, tok.get(), resolved.name, lens_opts, !o.no_special, o.output, o.batch);
+  if (o.batch.store_logprobs && o.output.empty()) throw UsageError("--store-logprobs needs -o FILE (the log-probs go next to it)");
   lens_opts.keep_logprobs = o.batch.store_logprobs;
   PromptInput in;
   if (o.have_prompt) {
