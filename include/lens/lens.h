@@ -45,6 +45,7 @@ struct LensOptions {
   std::string layers = "all";     // index spec over lens layers 0..n_layer (see parse_index_spec)
   std::string positions = "all";  // index spec over the prompt's positions
   std::vector<int64_t> targets;   // token ids whose rank/prob to report
+  bool keep_logprobs = false;     // also return every reported cell's full log-probs (LensResult::logprobs)
 };
 
 /// Parses an index spec over `count` items: "all", "first", "last", or a comma list of indices
@@ -85,6 +86,7 @@ struct LensResult {
   double final_max_abs_diff = 0;  // last layer through the lens vs the model's own logits
   double final_tolerance = 0;
   bool final_ok = false;
+  at::Tensor logprobs;  // (L, P, vocab) float16 CPU, only with LensOptions::keep_logprobs
 };
 
 /// Runs `model` on `ids` (T) and reports `lens` at the chosen layers and positions.

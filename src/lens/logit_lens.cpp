@@ -280,6 +280,7 @@ LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& 
   // Layers go through the lens in chunks of at most kChunkBytes of logits: few enough matmuls to
   // read the unembedding rarely (it dominates with few positions), never all layers at once.
   constexpr int64_t kChunkBytes = 256ll << 20;
+  std::vector<at::Tensor> logprobs;
   const int64_t P = static_cast<int64_t>(positions.size());
   const int64_t per_chunk = std::max<int64_t>(1, kChunkBytes / (P * cfg.vocab_size * 4));
   for (size_t start = 0; start < layers.size(); start += per_chunk) {
@@ -296,8 +297,10 @@ LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& 
       const int64_t l = layers[i];
       at::Tensor layer_logits = l == cfg.n_layer ? last : logits.narrow(0, static_cast<int64_t>(j++) * P, P);
       result.layers.push_back(reduce_layer(l, layer_logits, final_logprobs, positions, opts, final_probs));
+      if (opts.keep_logprobs) logprobs.push_back(at::log_softmax(layer_logits, -1).to(at::kCPU, at::kHalf));
     }
   }
+  if (opts.keep_logprobs) result.logprobs = at::stack(logprobs);  // (L, P, V)
   return result;
 }
 

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 
+#include "batch.h"
 #include "commands.h"
 #include "lens/attention.h"
 #include "lens/error.h"
@@ -47,6 +48,7 @@ struct RunOptions {
   std::string view;
   std::string svg;
   std::vector<std::string> lenses;  // "logit", "tuned:DIR", "both:DIR"
+  BatchFlags batch;  // --prompts etc. (batch.cpp)
 };
 
 // Inline attention in the JSON up to this many values (e.g. 16 tokens x 32 heads x 8 layers);
@@ -56,7 +58,8 @@ constexpr int64_t kInlineAttentionValues = 1 << 16;
 void run_run(const RunOptions& o) {
   set_quiet(o.quiet);
   set_threads(o.threads);
-  if (o.have_prompt == !o.token_ids.empty()) throw UsageError("give exactly one of --prompt and --token-ids");
+  if (o.have_prompt + !o.token_ids.empty() + !o.batch.prompts.empty() != 1)
+    throw UsageError("give exactly one of --prompt, --token-ids and --prompts");
   const auto t0 = std::chrono::steady_clock::now();
   ResolvedModel resolved = resolve_model(o.model);
   LoadOptions lo;
@@ -82,6 +85,9 @@ void run_run(const RunOptions& o) {
     if (tids.size() > 1) log(fmt::format("note: --target '{}' is {} tokens; using its first", t, tids.size()));
     lens_opts.targets.push_back(tids.front());
   }
+  if (!o.batch.prompts.empty()) return run_batch(*model, tok.get(), resolved.name, lens_opts, !o.no_special, o.output, o.batch);
+  if (o.batch.store_logprobs && o.output.empty()) throw UsageError("--store-logprobs needs -o FILE (the log-probs go next to it)");
+  lens_opts.keep_logprobs = o.batch.store_logprobs;
   PromptInput in;
   if (o.have_prompt) {
     in.text = o.prompt;
@@ -133,6 +139,7 @@ void run_run(const RunOptions& o) {
     if (o.output.empty() && !o.json) return;
   }
   if (o.json || !o.output.empty()) {
+    if (o.batch.store_logprobs) store_logprobs_sidecar(j, doc, o.output);
     const std::string text = dump_json(j, o.json && o.output.empty() ? 2 : -1) + "\n";
     if (!o.output.empty()) {
       write_file_atomic(o.output, text);
@@ -187,6 +194,7 @@ void setup_run(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "inline", "sidecar"}))->capture_default_str();
   cmd->add_option("--view", o->view, "Also write the offline HTML page (lens view) to this file");
   cmd->add_option("--svg", o->svg, "Also write an SVG heat map of the logit-lens table");
+  add_batch_flags(cmd, o->batch);
   cmd->callback([o, prompt] {
     o->have_prompt = prompt->count() > 0;
     run_run(*o);

@@ -21,6 +21,8 @@ void write_view_files(const nlohmann::json& doc, const std::filesystem::path& ba
                       const std::string& svg);
 void setup_train(CLI::App& app);
 void setup_eval(CLI::App& app);
+void setup_merge(CLI::App& app);
+void setup_check(CLI::App& app);  // `lens diff` and `lens check`
 
 /// Parses "1,2,3" into integers; throws UsageError naming `flag` on anything else.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);
@@ -34,5 +36,6 @@ int terminal_width();
 /// Logs a line on stderr unless --quiet.
 void log(const std::string& line);
 void set_quiet(bool quiet);
+bool is_quiet();
 
 }  // namespace lens::cli

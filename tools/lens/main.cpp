@@ -18,6 +18,7 @@ bool g_quiet = false;
 }
 
 void set_quiet(bool quiet) { g_quiet = quiet; }
+bool is_quiet() { return g_quiet; }
 void log(const std::string& line) {
   if (!g_quiet) std::cerr << line << std::endl;
 }
@@ -70,6 +71,8 @@ int main(int argc, char** argv) {
   lens::cli::setup_view(app);
   lens::cli::setup_train(app);
   lens::cli::setup_eval(app);
+  lens::cli::setup_merge(app);
+  lens::cli::setup_check(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
