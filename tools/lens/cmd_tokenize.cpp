@@ -2,6 +2,7 @@
 // table or JSON. Uses exactly the tokenizer `lens run --prompt` uses.
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
@@ -22,7 +23,14 @@ struct TokenizeOptions {
 };
 
 void run_tokenize(const TokenizeOptions& o) {
-  ResolvedModel m = resolve_model(o.model);
+  // A tokenizer-only directory (no config.json) is fine here; anything else resolves as a model.
+  ResolvedModel m;
+  if (std::filesystem::is_directory(o.model) && !std::filesystem::exists(std::filesystem::path(o.model) / "config.json")) {
+    m.path = o.model;
+    m.name = std::filesystem::path(o.model).filename().string();
+  } else {
+    m = resolve_model(o.model);
+  }
   auto tok = load_tokenizer(m.path);
   if (!tok) throw ModelError(m.path.string() + " has no tokenizer files (tokenizer.json, vocab.json + merges.txt, tokenizer.model)");
   const std::vector<int64_t> ids = tok->encode(o.text, !o.no_special);
