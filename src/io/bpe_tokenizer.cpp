@@ -2,18 +2,24 @@
 // One encode: invalid UTF-8 -> U+FFFD; split out added tokens (two passes, like HF's AddedVocabulary);
 // pre-tokenize the rest (Split / ByteLevel regexes: HF's Oniguruma patterns translated to PCRE2 in UTF+UCP
 // mode); BPE each pre-token on its bytes (HF's merge order, cached per word); post-process
-// (TemplateProcessing, add_bos_token). Not here: normalizers, offsets, BPE dropout, pairs,
-// truncation/padding, sentencepiece-style (Metaspace) BPE.
+// (TemplateProcessing, add_bos_token). Normalizers (NFC/NFD/NFKC/NFKD through ICU, Lowercase, Strip,
+// Replace, Prepend, Sequence) run on the text between added tokens, as in HF's AddedVocabulary (below).
+// Not here: other normalizers, offsets, BPE dropout, pairs, truncation/padding, sentencepiece-style
+// (Metaspace) BPE.
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "bpe_tokenizer.h"
 
 #include <pcre2.h>
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -182,9 +188,12 @@ std::string byte_level_to_bytes(std::string_view piece) {
 
 // -----------------------------------------------------------------------------------------------------------
 // Regexes. HF compiles pre-tokenizer patterns with Oniguruma (Ruby syntax); PCRE2 differs in a few escapes:
-// Oniguruma's \s is Unicode White_Space (PCRE2's also takes U+180E), its \w takes marks and all of \p{N},
-// and its \h is a hex digit (PCRE2: horizontal space). Those are rewritten; everything else is passed
-// through.
+// Oniguruma's \s is Unicode White_Space (PCRE2's also takes U+180E), its \w is Alphabetic, marks, \p{Nd},
+// \p{Pc} and, below U+0100, also ² ³ ¹ ¼ ½ ¾ (checked against HF on every code point up to U+2FFFF: the only
+// differences left are characters newer than PCRE2's Unicode tables), and its \h is a hex digit (PCRE2:
+// horizontal space). Those are rewritten; everything else is passed through.
+
+const char* const kOnigWord = R"(\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\x{B2}\x{B3}\x{B9}\x{BC}-\x{BE})";
 
 std::string onig_to_pcre2(const std::string& p) {
   std::string out;
@@ -199,9 +208,9 @@ std::string onig_to_pcre2(const std::string& p) {
       } else if (n == 'S') {
         out += "\\P{White_Space}";
       } else if (n == 'w') {
-        out += in_class ? "\\p{L}\\p{M}\\p{N}\\p{Pc}" : "[\\p{L}\\p{M}\\p{N}\\p{Pc}]";
+        out += in_class ? kOnigWord : "[" + std::string(kOnigWord) + "]";
       } else if (n == 'W' && !in_class) {
-        out += "[^\\p{L}\\p{M}\\p{N}\\p{Pc}]";
+        out += "[^" + std::string(kOnigWord) + "]";
       } else if (n == 'h') {
         out += in_class ? "0-9a-fA-F" : "[0-9a-fA-F]";
       } else if (n == 'H' && !in_class) {
@@ -366,8 +375,20 @@ struct PreStep {
 
 struct AddedToken {
   std::string content;
+  std::string pattern;  // what is matched: `content`, normalized when `normalized` (set by finish())
   int32_t id = 0;
   bool special = false, single_word = false, lstrip = false, rstrip = false, normalized = false;
+};
+
+// One normalizer step (HF `normalizers`); a tokenizer.json Sequence becomes several.
+enum class NormKind { kUnicode, kLowercase, kStrip, kReplace, kPrepend };
+
+struct NormStep {
+  NormKind kind = NormKind::kUnicode;
+  const UNormalizer2* form = nullptr;  // kUnicode: ICU's NFC/NFD/NFKC/NFKD instance (owned by ICU)
+  bool strip_left = false, strip_right = false;  // kStrip
+  std::shared_ptr<Regex> pattern;                // kReplace
+  std::string content;                           // kReplace: replacement; kPrepend: prefix
 };
 
 // One post-processing template for a single sequence: special-token ids before and after it.
@@ -393,7 +414,10 @@ struct BpeTokenizer::Impl {
   std::array<std::array<int32_t, 256>, 4>
       byte_ids{};  // [first + 2*last][byte] -> id of the initial symbol, or -1
 
-  // Added tokens, matched before pre-tokenization: pass 0 takes normalized=false tokens, pass 1 the others.
+  std::vector<NormStep> normalizer;  // empty: none
+
+  // Added tokens, matched before pre-tokenization: pass 0 takes normalized=false tokens on the raw text,
+  // pass 1 the normalized=true ones on the normalized text between pass 0's matches.
   std::vector<AddedToken> added;
   std::array<std::array<std::vector<int>, 256>, 2>
       added_by_first_byte;  // indices into `added`, longest first
@@ -424,11 +448,13 @@ struct BpeTokenizer::Impl {
   }
 
   void finish(const std::string& where);
+  std::string normalize(std::string_view text) const;
   void bpe_word(std::string_view word, std::vector<int32_t>& out) const;
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
   void run_pre_steps(std::string_view piece, size_t step,
                      const std::function<void(std::string_view)>& emit) const;
-  void split_added(std::string_view text, std::vector<std::pair<std::string_view, int32_t>>& out) const;
+  void split_added(std::string_view text, std::deque<std::string>& storage,
+                   std::vector<std::pair<std::string_view, int32_t>>& out) const;
   void split_added_pass(int pass, std::string_view text,
                         std::vector<std::pair<std::string_view, int32_t>>& out) const;
 };
@@ -445,11 +471,18 @@ void BpeTokenizer::Impl::finish(const std::string& where) {
     pieces[kv.second] = kv.first;
     present[kv.second] = 1;
   }
-  for (const AddedToken& t : added) {
+  // HF (tokenizers 0.23) keeps a normalized=true token under its normalized content: id_to_token and
+  // decode give that, and decode skips it only when that string is some special token's content.
+  std::unordered_map<std::string, bool> special_contents;
+  for (AddedToken& t : added) {
     if (t.content.empty()) throw ModelError(where + ": added token " + std::to_string(t.id) + " is empty");
-    pieces[t.id] = t.content;
+    t.pattern = t.normalized ? normalize(t.content) : t.content;
+    if (t.special) special_contents[t.content] = true;
+  }
+  for (const AddedToken& t : added) {
+    pieces[t.id] = t.pattern;
     present[t.id] = 1;
-    special[t.id] = t.special ? 1 : 0;
+    special[t.id] = special_contents.count(t.pattern) ? 1 : 0;
   }
   for (int first = 0; first < 2; ++first) {
     for (int last = 0; last < 2; ++last) {
@@ -463,17 +496,126 @@ void BpeTokenizer::Impl::finish(const std::string& where) {
   for (auto& pass : added_by_first_byte) {
     for (auto& v : pass) v.clear();
   }
+  // HF partitions on `normalized` alone (special tokens too) and matches normalized tokens by their
+  // normalized content (AddedVocabulary::refresh_added_tokens).
   for (size_t i = 0; i < added.size(); ++i) {
     const AddedToken& t = added[i];
-    added_by_first_byte[t.normalized && !t.special ? 1 : 0][static_cast<unsigned char>(t.content[0])]
-        .push_back(static_cast<int>(i));
+    if (t.pattern.empty()) continue;  // normalized away (e.g. Strip of a whitespace token): never matched
+    added_by_first_byte[t.normalized ? 1 : 0][static_cast<unsigned char>(t.pattern[0])].push_back(
+        static_cast<int>(i));
   }
   for (auto& pass : added_by_first_byte) {
     for (auto& v : pass) {
       std::stable_sort(v.begin(), v.end(),
-                       [&](int a, int b) { return added[a].content.size() > added[b].content.size(); });
+                       [&](int a, int b) { return added[a].pattern.size() > added[b].pattern.size(); });
     }
   }
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// Normalizers
+
+namespace {
+
+// `s` in normalization form `form` (ICU works on UTF-16). HF uses the unicode-normalization crate; both
+// follow UAX #15, so they agree except on characters newer than the older crate's Unicode tables.
+std::string unicode_normalize(const UNormalizer2* form, std::string_view s) {
+  if (std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    return std::string(s);  // ASCII is unchanged by every normalization form
+  }
+  if (s.size() > static_cast<size_t>(INT32_MAX / 4)) throw InputError("text too long to normalize");
+  UErrorCode err = U_ZERO_ERROR;
+  std::vector<UChar> src(s.size());  // UTF-16 never needs more units than UTF-8 has bytes
+  int32_t n_src = 0;
+  u_strFromUTF8(src.data(), static_cast<int32_t>(src.size()), &n_src, s.data(),
+                static_cast<int32_t>(s.size()), &err);
+  std::vector<UChar> dst(static_cast<size_t>(n_src) * 2 + 16);
+  int32_t n_dst =
+      unorm2_normalize(form, src.data(), n_src, dst.data(), static_cast<int32_t>(dst.size()), &err);
+  if (err == U_BUFFER_OVERFLOW_ERROR) {  // decompositions can grow a lot (U+FDFA: 18 characters)
+    err = U_ZERO_ERROR;
+    dst.resize(static_cast<size_t>(n_dst));
+    n_dst = unorm2_normalize(form, src.data(), n_src, dst.data(), n_dst, &err);
+  }
+  std::string out(static_cast<size_t>(n_dst) * 3, '\0');  // at most 3 UTF-8 bytes per UTF-16 unit
+  int32_t n_out = 0;
+  if (U_SUCCESS(err)) {
+    u_strToUTF8(&out[0], static_cast<int32_t>(out.size()), &n_out, dst.data(), n_dst, &err);
+  }
+  if (U_FAILURE(err)) throw InputError(std::string("Unicode normalization failed: ") + u_errorName(err));
+  out.resize(static_cast<size_t>(n_out));
+  return out;
+}
+
+// HF's Lowercase: Rust's char::to_lowercase on each character on its own (no final-sigma rule). Its only
+// mapping to more than one character is U+0130 -> "i" + U+0307; the rest is ICU's simple lowercase.
+std::string lowercase(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  uint32_t cp = 0;
+  for (size_t i = 0; i < s.size();) {
+    const int n = utf8_step(s, i, &cp);  // s is valid UTF-8
+    if (cp < 0x80) {
+      out += static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+    } else if (cp == 0x130) {
+      out += "i\xCC\x87";
+    } else {
+      append_utf8(out, static_cast<uint32_t>(u_tolower(static_cast<UChar32>(cp))));
+    }
+    i += n;
+  }
+  return out;
+}
+
+std::string strip(std::string_view s, bool left, bool right) {
+  uint32_t cp = 0;
+  int n = 0;
+  while (left && !s.empty() && (n = utf8_step(s, 0, &cp)) > 0 && is_white_space(cp)) s.remove_prefix(n);
+  size_t at = 0;
+  while (right && !s.empty() && is_white_space(last_code_point(s, &at))) s = s.substr(0, at);
+  return std::string(s);
+}
+
+std::string replace_all(const Regex& pattern, const std::string& content, std::string_view s) {
+  std::vector<std::pair<size_t, size_t>> found;
+  pattern.find_all(s, found);
+  if (found.empty()) return std::string(s);
+  std::string out;
+  size_t prev = 0;
+  for (const auto& m : found) {
+    out.append(s.substr(prev, m.first - prev));
+    out += content;
+    prev = m.second;
+  }
+  out.append(s.substr(prev));
+  return out;
+}
+
+}  // namespace
+
+// The normalizer steps in order on one stretch of text (valid UTF-8).
+std::string BpeTokenizer::Impl::normalize(std::string_view text) const {
+  std::string s(text);
+  for (const NormStep& n : normalizer) {
+    switch (n.kind) {
+      case NormKind::kUnicode:
+        s = unicode_normalize(n.form, s);
+        break;
+      case NormKind::kLowercase:
+        s = lowercase(s);
+        break;
+      case NormKind::kStrip:
+        s = strip(s, n.strip_left, n.strip_right);
+        break;
+      case NormKind::kReplace:
+        s = replace_all(*n.pattern, n.content, s);
+        break;
+      case NormKind::kPrepend:
+        if (!s.empty()) s.insert(0, n.content);
+        break;
+    }
+  }
+  return s;
 }
 
 // HF's BPE::merge_word: initial symbols per character (byte), then repeatedly apply the lowest-ranked merge,
@@ -694,7 +836,7 @@ void BpeTokenizer::Impl::split_added_pass(int pass, std::string_view text,
     const AddedToken* tok = nullptr;
     for (size_t p = search; p < text.size() && tok == nullptr; ++p) {
       for (int idx : by_byte[static_cast<unsigned char>(text[p])]) {
-        const std::string& c = added[idx].content;
+        const std::string& c = added[idx].pattern;
         if (text.compare(p, c.size(), c) == 0) {
           tok = &added[idx];
           start = p;
@@ -703,7 +845,7 @@ void BpeTokenizer::Impl::split_added_pass(int pass, std::string_view text,
       }
     }
     if (tok == nullptr) break;
-    size_t stop = start + tok->content.size();
+    size_t stop = start + tok->pattern.size();
     search = stop;
     if (start < start_offset) continue;  // inside a previous token's rstrip whitespace
     if (tok->single_word) {
@@ -744,15 +886,21 @@ void BpeTokenizer::Impl::split_added_pass(int pass, std::string_view text,
   if (start_offset < text.size()) out.emplace_back(text.substr(start_offset), -1);
 }
 
-void BpeTokenizer::Impl::split_added(std::string_view text,
+// HF's AddedVocabulary::extract_and_normalize: normalized=false tokens are matched on the raw text; each
+// stretch between them is normalized on its own, then normalized=true tokens are matched in it. Normalized
+// text is kept in `storage` (a deque: its strings never move, so the views in `out` stay valid).
+void BpeTokenizer::Impl::split_added(std::string_view text, std::deque<std::string>& storage,
                                      std::vector<std::pair<std::string_view, int32_t>>& out) const {
   std::vector<std::pair<std::string_view, int32_t>> first;
   split_added_pass(0, text, first);
   for (const auto& seg : first) {
     if (seg.second >= 0) {
       out.push_back(seg);
-    } else {
+    } else if (normalizer.empty()) {
       split_added_pass(1, seg.first, out);
+    } else {
+      storage.push_back(normalize(seg.first));
+      split_added_pass(1, storage.back(), out);
     }
   }
 }
@@ -784,8 +932,9 @@ std::string sanitize_utf8(const std::string& text) {
 std::vector<int64_t> BpeTokenizer::encode(const std::string& text, bool add_special) const {
   const Impl& m = *impl_;
   const std::string clean = sanitize_utf8(text);
+  std::deque<std::string> storage;
   std::vector<std::pair<std::string_view, int32_t>> segments;
-  m.split_added(clean, segments);
+  m.split_added(clean, storage, segments);
   std::vector<int32_t> ids;
   ids.reserve(clean.size() / 3 + 4);
   const std::function<void(std::string_view)> emit = [&](std::string_view word) { m.bpe_word(word, ids); };
@@ -810,8 +959,9 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text, bool add_spec
 std::vector<std::string> BpeTokenizer::pre_tokenize(const std::string& text) const {
   const Impl& m = *impl_;
   const std::string clean = sanitize_utf8(text);
+  std::deque<std::string> storage;
   std::vector<std::pair<std::string_view, int32_t>> segments;
-  m.split_added(clean, segments);
+  m.split_added(clean, storage, segments);
   std::vector<std::string> out;
   const std::function<void(std::string_view)> emit = [&](std::string_view w) { out.emplace_back(w); };
   for (const auto& seg : segments) {
@@ -849,7 +999,7 @@ std::string BpeTokenizer::piece(int64_t id) const {
 std::string BpeTokenizer::token_text(int64_t id) const {
   const std::string p = piece(id);
   for (const AddedToken& t : impl_->added) {
-    if (t.id == id) return escape_invalid_utf8(t.content);
+    if (t.id == id) return escape_invalid_utf8(t.pattern);
   }
   return escape_invalid_utf8(byte_level_to_bytes(p));
 }
@@ -937,6 +1087,56 @@ void parse_pre_tokenizer(const json& p, const std::string& where, std::vector<Pr
     throw ModelError(where + ": unsupported pre_tokenizer type '" + type +
                      "' (supported: ByteLevel, Split, Digits, Sequence)");
   }
+}
+
+void parse_normalizer(const json& n, const std::string& where, std::vector<NormStep>& steps) {
+  if (n.is_null()) return;
+  if (!n.is_object()) throw ModelError(where + ": normalizer must be an object or null");
+  const std::string type = json_string(n, "type", where + ": normalizer");
+  const std::string w = where + ": " + type + " normalizer";
+  NormStep s;
+  UErrorCode err = U_ZERO_ERROR;
+  if (type == "Sequence") {
+    if (!n.contains("normalizers") || !n["normalizers"].is_array()) {
+      throw ModelError(where + ": Sequence normalizer without a \"normalizers\" list");
+    }
+    for (const json& q : n["normalizers"]) parse_normalizer(q, where, steps);
+    return;
+  } else if (type == "NFC") {
+    s.form = unorm2_getNFCInstance(&err);
+  } else if (type == "NFD") {
+    s.form = unorm2_getNFDInstance(&err);
+  } else if (type == "NFKC") {
+    s.form = unorm2_getNFKCInstance(&err);
+  } else if (type == "NFKD") {
+    s.form = unorm2_getNFKDInstance(&err);
+  } else if (type == "Lowercase") {
+    s.kind = NormKind::kLowercase;
+  } else if (type == "Strip") {
+    s.kind = NormKind::kStrip;
+    s.strip_left = json_bool(n, "strip_left", true, w);
+    s.strip_right = json_bool(n, "strip_right", true, w);
+  } else if (type == "Replace") {
+    s.kind = NormKind::kReplace;
+    const json pattern = n.value("pattern", json());
+    if (pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()) {
+      s.pattern = std::make_shared<Regex>(pattern["Regex"].get<std::string>(), false, w);
+    } else if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string() &&
+               !pattern["String"].get<std::string>().empty()) {
+      s.pattern = std::make_shared<Regex>(pattern["String"].get<std::string>(), true, w);
+    } else {
+      throw ModelError(w + ": needs a pattern {\"Regex\": ...} or a non-empty {\"String\": ...}");
+    }
+    s.content = json_string(n, "content", w);
+  } else if (type == "Prepend") {
+    s.kind = NormKind::kPrepend;
+    s.content = json_string(n, "prepend", w);
+  } else {
+    throw ModelError(where + ": unsupported normalizer '" + type +
+                     "' (supported: NFC, NFD, NFKC, NFKD, Lowercase, Strip, Replace, Prepend, Sequence)");
+  }
+  if (U_FAILURE(err)) throw ModelError(w + ": ICU cannot load it: " + u_errorName(err));
+  steps.push_back(std::move(s));
 }
 
 void parse_post_processor(const json& p, const std::string& where, Impl& m) {
@@ -1126,17 +1326,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir)
     ++rank;
   }
 
-  const json normalizer = j.value("normalizer", json());
-  if (!normalizer.is_null()) {
-    const bool empty_sequence = normalizer.is_object() && normalizer.value("type", "") == "Sequence" &&
-                                normalizer.contains("normalizers") && normalizer["normalizers"].empty();
-    if (!empty_sequence) {
-      throw ModelError(
-          where + ": unsupported normalizer " +
-          (normalizer.is_object() ? "'" + normalizer.value("type", "?") + "'" : normalizer.dump()) +
-          " (byte-level BPE here supports none)");
-    }
-  }
+  parse_normalizer(j.value("normalizer", json()), where, m->normalizer);
   parse_pre_tokenizer(pre, where, m->pre_steps);
   for (size_t i = 0; i + 1 < m->pre_steps.size(); ++i) {
     if (m->pre_steps[i].byte_level) {

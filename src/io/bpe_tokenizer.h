@@ -1,8 +1,9 @@
 // Byte-level BPE tokenizer (GPT-2, Llama 3 and other Hugging Face `tokenizers` byte-level BPE models) that
 // reproduces HF's token ids exactly. Reads `tokenizer.json`, or the older GPT-2 `vocab.json` + `merges.txt`
-// pair, plus `tokenizer_config.json`. Does not handle sentencepiece-style BPE (Metaspace, byte_fallback),
-// normalizers, BPE dropout, truncation/padding, pairs of sequences or offsets. Needs only the standard
-// library, nlohmann_json and PCRE2 (no libtorch).
+// pair, plus `tokenizer_config.json`. Normalizers: NFC, NFD, NFKC, NFKD (ICU), Lowercase, Strip, Replace,
+// Prepend and Sequences of them (Qwen2 and GPT-NeoX use NFC). Does not handle sentencepiece-style BPE
+// (Metaspace, byte_fallback), other normalizers, BPE dropout, truncation/padding, pairs of sequences or
+// offsets. Needs only the standard library, nlohmann_json, PCRE2 and ICU (no libtorch).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,9 @@ class BpeTokenizer : public Tokenizer {
   /// HF `encode(text, add_special_tokens=add_special).ids`: added/special tokens written in the text are
   /// always matched (as HF does by default); `add_special` applies the post-processor (e.g. Llama 3's BOS)
   /// or, for vocab.json + merges.txt, the BOS that tokenizer_config.json's add_bos_token asks for.
+  /// As in HF's AddedVocabulary::extract_and_normalize: added tokens with normalized=false (special or
+  /// not) are matched on the raw text first; each stretch of text between them is then normalized on its
+  /// own, and tokens with normalized=true are matched in it by their own normalized content.
   std::vector<int64_t> encode(const std::string& text, bool add_special = true) const override;
 
   /// HF `decode(ids)` with skip_special_tokens=True (the `tokenizers` default): special added tokens are
@@ -50,7 +54,7 @@ class BpeTokenizer : public Tokenizer {
   std::optional<int64_t> eos_id() const override;
   std::string kind() const override { return "bpe"; }
 
-  /// The pre-tokens `text` is split into before BPE (raw UTF-8 bytes, added tokens excluded); for tests.
+  /// The pre-tokens `text` is split into before BPE (normalized UTF-8, added tokens excluded); for tests.
   std::vector<std::string> pre_tokenize(const std::string& text) const;
 
  private:

@@ -6,9 +6,13 @@ may be invalid UTF-8; those are decoded with errors="replace", as the C++ side d
 tests/fixtures/tokenizer/expected_ids.json with, for each tokenizer variant and corpus line, the ids with and without
 special tokens and `decode(ids)` (tokenizers' default, skip_special_tokens=True).
 
-With --retrain it first rebuilds tests/fixtures/tokenizer/llama3-style/ (a small BPE trained here, shaped like
-Llama 3's tokenizer.json). Training is not guaranteed to be bit-for-bit reproducible across `tokenizers` versions,
-so the committed tokenizer.json is the reference and is only rebuilt on request.
+With --retrain it first rebuilds tests/fixtures/tokenizer/llama3-style/ and qwen2-style/ (small BPEs trained here,
+shaped like Llama 3's and Qwen2's tokenizer.json; Qwen2's has an NFC normalizer). Training is not guaranteed to be
+bit-for-bit reproducible across `tokenizers` versions, so the committed tokenizer.json files are the reference and
+are only rebuilt on request (a missing one is built).
+
+Normalizer variants of qwen2-style (NORMALIZER_VARIANTS: another normalizer and extra added tokens) are written into
+expected_ids.json as "variants", so that the C++ test builds exactly the same tokenizer.json.
 
 Usage (from the repo root):
   python3 -m venv .venv-tok && .venv-tok/bin/pip install tokenizers
@@ -23,16 +27,22 @@ import os
 import sys
 
 import tokenizers
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors,
+                        trainers)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIX = os.path.join(ROOT, "tests", "fixtures", "tokenizer")
 LLAMA3_DIR = os.path.join(FIX, "llama3-style")
+QWEN2_DIR = os.path.join(FIX, "qwen2-style")
 
 # Llama 3's pre-tokenizer split pattern, verbatim from its tokenizer.json.
 LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                   r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 LLAMA3_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>", "<|eot_id|>"]
+# Qwen2's split pattern, verbatim from Qwen/Qwen2-0.5B's tokenizer.json (Llama 3's, but single digits).
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                 r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
 def read_corpus():
@@ -66,7 +76,7 @@ def train_llama3_style(shared):
                    ("corpus/tinystories/tinystories_train_first2MiB.complete.txt", 300_000)):
         with open(os.path.join(shared, rel), encoding="utf-8") as f:
             texts.append(f.read(n))
-    tok.train_from_iterator(texts, trainer=trainer)
+    tok.train_from_iterator(texts, trainer=trainer)  # not training_texts(): keeps the committed fixture
     bos = tok.token_to_id("<|begin_of_text|>")
     tok.post_processor = processors.Sequence([
         processors.ByteLevel(trim_offsets=False),
@@ -89,6 +99,93 @@ def train_llama3_style(shared):
     with open(os.path.join(LLAMA3_DIR, "tokenizer_config.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
+
+
+def training_texts(shared):
+    texts = []
+    for rel, n in (("corpus/tinyshakespeare/input.txt", 300_000),
+                   ("corpus/tinystories/tinystories_train_first2MiB.complete.txt", 300_000)):
+        with open(os.path.join(shared, rel), encoding="utf-8") as f:
+            texts.append(f.read(n))
+    # A little precomposed non-ASCII text, so that some accented letters and Hangul syllables get merges.
+    texts.append("caf\u00e9 r\u00e9sum\u00e9 na\u00efve \u00c5ngstr\u00f6m \ud55c\uae00 \uac00\ub098\ub2e4 " * 50)
+    return texts
+
+
+def train_qwen2_style(shared):
+    """A ~1000-token byte-level BPE shaped like Qwen2's tokenizer.json: NFC normalizer, Qwen2's Split regex then
+    ByteLevel(use_regex=False), ByteLevel post-processor (no BOS), <|endoftext|> / <|im_start|> / <|im_end|>."""
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(vocab_size=1000, min_frequency=2, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=[AddedToken(t, special=True, normalized=False)
+                                                  for t in QWEN2_SPECIALS])
+    tok.train_from_iterator(training_texts(shared), trainer=trainer)
+    os.makedirs(QWEN2_DIR, exist_ok=True)
+    obj = json.loads(tok.to_str())
+    with open(os.path.join(QWEN2_DIR, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    config = {"bos_token": None, "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+              "tokenizer_class": "Qwen2Tokenizer", "add_prefix_space": False, "errors": "replace",
+              "model_max_length": 32768}
+    with open(os.path.join(QWEN2_DIR, "tokenizer_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+
+
+def added(content, special, normalized):
+    return {"content": content, "single_word": False, "lstrip": False, "rstrip": False,
+            "normalized": normalized, "special": special}
+
+
+# qwen2-style with another normalizer (and extra added tokens, given ids after the vocabulary in order).
+# "normalized": true tokens are matched by their normalized content on normalized text, special ones included.
+NORMALIZER_VARIANTS = {
+    "qwen2-style-nfkc-mix": {
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "NFKD"}, {"type": "NFC"},  # = NFKC
+            {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "},
+            {"type": "Replace", "pattern": {"String": "``"}, "content": "\""},
+            {"type": "Lowercase"},
+            {"type": "Strip", "strip_left": True, "strip_right": False},
+        ]},
+        "added_tokens": [added("\uff37\uff2f\uff32\uff2c\uff24", False, True),  # fullwidth WORLD -> "world"
+                         added("<|SP|>", True, True),                             # special, matched as "<|sp|>"
+                         added("cafe\u0301", False, True),                         # decomposed, matched as "caf\u00e9"
+                         added("WORLD", False, False)],                           # raw, before normalization
+    },
+    "qwen2-style-nfd-prepend": {
+        "normalizer": {"type": "Sequence", "normalizers": [{"type": "NFD"}, {"type": "Prepend", "prepend": "_"}]},
+        "added_tokens": [],
+    },
+    "qwen2-style-nfkd": {"normalizer": {"type": "NFKD"}, "added_tokens": []},
+}
+
+
+def with_normalizer(path, variant):
+    """The tokenizer at `path` with variant["normalizer"] and variant["added_tokens"] appended (ids assigned after
+    the largest one, in order); returns it and the added tokens with their ids."""
+    with open(path, encoding="utf-8") as f:
+        obj = json.load(f)
+    obj["normalizer"] = variant["normalizer"]
+    next_id = 1 + max(max(obj["model"]["vocab"].values()), max(t["id"] for t in obj["added_tokens"]))
+    extra = []
+    for t in variant["added_tokens"]:
+        extra.append(dict(t, id=next_id))
+        next_id += 1
+    obj["added_tokens"] += extra
+    tok = Tokenizer.from_str(json.dumps(obj))
+    for t in obj["added_tokens"]:
+        assert tok.token_to_id(t["content"]) == t["id"], t
+    return tok, extra
 
 
 def gpt2_reference(shared, add_prefix_space):
@@ -157,7 +254,8 @@ def check_transformers(shared, corpus, result):
     PreTrainedTokenizerFast from the llama3-style directory (ids and decode with skip_special_tokens=True)."""
     from transformers import AutoTokenizer, GPT2TokenizerFast
     for variant, cls, path in (("gpt2", GPT2TokenizerFast, os.path.join(shared, "models", "gpt2-tokenizer")),
-                               ("llama3-style", AutoTokenizer, LLAMA3_DIR)):
+                               ("llama3-style", AutoTokenizer, LLAMA3_DIR),
+                               ("qwen2-style", AutoTokenizer, QWEN2_DIR)):
         tk = cls.from_pretrained(path)
         rows = result["tokenizers"][variant]
         same = sum(tk(text)["input_ids"] == row["ids"] and
@@ -177,15 +275,25 @@ def main():
     llama3_json = os.path.join(LLAMA3_DIR, "tokenizer.json")
     if args.retrain or not os.path.exists(llama3_json):
         train_llama3_style(args.shared)
+    qwen2_json = os.path.join(QWEN2_DIR, "tokenizer.json")
+    if args.retrain or not os.path.exists(qwen2_json):
+        train_qwen2_style(args.shared)
     corpus = read_corpus()
     variants = {
         "gpt2": gpt2_reference(args.shared, add_prefix_space=False),
         "gpt2-add-prefix-space": gpt2_reference(args.shared, add_prefix_space=True),
         "llama3-style": Tokenizer.from_file(llama3_json),
         "llama3-style-no-ignore-merges": with_ignore_merges(llama3_json, False),
+        "qwen2-style": Tokenizer.from_file(qwen2_json),
+        "qwen2-style-no-normalizer": with_normalizer(qwen2_json, {"normalizer": None, "added_tokens": []})[0],
     }
+    specs = {}  # what the C++ test applies to qwen2-style/tokenizer.json for each variant
+    for name, spec in NORMALIZER_VARIANTS.items():
+        variants[name], extra = with_normalizer(qwen2_json, spec)
+        specs[name] = {"normalizer": spec["normalizer"], "added_tokens": extra}
     result = {"generator": "tests/parity/make_tokenizer_fixtures.py",
               "tokenizers_version": tokenizers.__version__,
+              "variants": specs,
               "tokenizers": {k: run(v, corpus) for k, v in variants.items()},
               "pre_tokenizers": [pre_tokenize_all(spec, corpus) for spec in PRE_TOKENIZERS]}
     path = os.path.join(FIX, "expected_ids.json")
@@ -197,8 +305,12 @@ def main():
     a = result["tokenizers"]["llama3-style"]
     b = result["tokenizers"]["llama3-style-no-ignore-merges"]
     n_diff = sum(x["ids"] != y["ids"] for x, y in zip(a, b))
+    q = result["tokenizers"]["qwen2-style"]
+    r = result["tokenizers"]["qwen2-style-no-normalizer"]
+    n_nfc = sum(x["ids"] != y["ids"] for x, y in zip(q, r))
     print(f"wrote {path}: {len(corpus)} lines x {len(variants)} tokenizers; "
-          f"ignore_merges changes {n_diff} llama3-style lines", file=sys.stderr)
+          f"ignore_merges changes {n_diff} llama3-style lines, NFC changes {n_nfc} qwen2-style lines",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":

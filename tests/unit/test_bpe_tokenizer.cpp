@@ -1,7 +1,8 @@
 // Byte-level BPE tokenizer tests: id parity with HF `tokenizers` on tests/fixtures/tokenizer (made by
 // tests/parity/make_tokenizer_fixtures.py) for GPT-2 (real vocab.json + merges.txt from LENS_SHARED_DIR,
-// skipped when absent) and a small Llama-3-style tokenizer.json; pre-tokenizer splits; round trips; broken
-// files. Needs no Python and no network; the GPT-2 files are read in place, never copied into the repo.
+// skipped when absent), a small Llama-3-style tokenizer.json and a Qwen2-style one (NFC normalizer) with
+// normalizer variants; pre-tokenizer splits; round trips; broken files. Needs no Python and no network; the
+// GPT-2 files are read in place, never copied into the repo.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/bpe_tokenizer.h"
@@ -175,13 +177,18 @@ std::unique_ptr<lens::Tokenizer> load_or_fail(const fs::path& dir) {
                  << " (set LENS_SHARED_DIR to the folder holding models/gpt2-tokenizer)"; \
   }
 
-// The llama3-style fixture with its JSON changed by `edit`, written to `dir`.
+// A fixture tokenizer (`name`: llama3-style, qwen2-style) with its JSON changed by `edit`, written to `dir`.
 template <typename Edit>
-void write_llama3_variant(const fs::path& dir, Edit edit) {
-  json j = json::parse(read_file(fixture_dir() / "llama3-style" / "tokenizer.json"));
+void write_fixture_variant(const std::string& name, const fs::path& dir, Edit edit) {
+  json j = json::parse(read_file(fixture_dir() / name / "tokenizer.json"));
   edit(j);
   write_file(dir / "tokenizer.json", j.dump());
-  fs::copy_file(fixture_dir() / "llama3-style" / "tokenizer_config.json", dir / "tokenizer_config.json");
+  fs::copy_file(fixture_dir() / name / "tokenizer_config.json", dir / "tokenizer_config.json");
+}
+
+template <typename Edit>
+void write_llama3_variant(const fs::path& dir, Edit edit) {
+  write_fixture_variant("llama3-style", dir, edit);
 }
 
 }  // namespace
@@ -260,6 +267,52 @@ TEST(BpeTokenizer, Llama3StyleStringMergesParity) {
   auto tok = load_or_fail(dir.path);
   ASSERT_NE(tok, nullptr);
   check_parity(*tok, "llama3-style", false);
+}
+
+TEST(BpeTokenizer, Qwen2StyleNfcParity) {
+  // NFC normalizer, Qwen2's split regex, ByteLevel, no BOS (tokenizer_config.json: bos_token null).
+  auto tok = load_or_fail(fixture_dir() / "qwen2-style");
+  ASSERT_NE(tok, nullptr);
+  check_parity(*tok, "qwen2-style", false);  // no round trip: NFC changes the text
+  EXPECT_FALSE(tok->bos_id().has_value());
+  EXPECT_EQ(tok->eos_id(), 0);  // <|endoftext|>
+  EXPECT_TRUE(tok->encode("").empty());
+  // Decomposed and precomposed forms give the same ids; decode gives the precomposed (NFC) text.
+  EXPECT_EQ(tok->encode("Cafe\xCC\x81"), tok->encode("Caf\xC3\xA9"));
+  EXPECT_EQ(tok->decode(tok->encode("A\xCC\x8A")), "\xC3\x85");
+  // NFC must matter on the fixture: the same tokenizer without its normalizer differs on some lines.
+  size_t differ = 0;
+  const json& a = expected()["tokenizers"]["qwen2-style"];
+  const json& b = expected()["tokenizers"]["qwen2-style-no-normalizer"];
+  for (size_t i = 0; i < a.size(); ++i) differ += a[i]["ids"] != b[i]["ids"] ? 1 : 0;
+  std::printf("[ parity   ] NFC changes %zu lines\n", differ);
+  EXPECT_GE(differ, 7u);
+}
+
+TEST(BpeTokenizer, Qwen2StyleWithoutNormalizerParity) {
+  TempDir dir;
+  write_fixture_variant("qwen2-style", dir.path, [](json& j) { j["normalizer"] = nullptr; });
+  auto tok = load_or_fail(dir.path);
+  ASSERT_NE(tok, nullptr);
+  check_parity(*tok, "qwen2-style-no-normalizer", true);
+}
+
+TEST(BpeTokenizer, NormalizerVariantsParity) {
+  // qwen2-style with other normalizers (NFKC as NFKD+NFC, NFD, NFKD, Replace, Lowercase, Strip, Prepend)
+  // and added tokens with normalized=true (matched by their normalized content, special ones too), exactly
+  // as make_tokenizer_fixtures.py built them for HF.
+  const json& variants = expected().at("variants");
+  ASSERT_GE(variants.size(), 3u);
+  for (auto it = variants.begin(); it != variants.end(); ++it) {
+    TempDir dir;
+    write_fixture_variant("qwen2-style", dir.path, [&](json& j) {
+      j["normalizer"] = it.value()["normalizer"];
+      for (const json& t : it.value()["added_tokens"]) j["added_tokens"].push_back(t);
+    });
+    auto tok = load_or_fail(dir.path);
+    ASSERT_NE(tok, nullptr);
+    check_parity(*tok, it.key(), false);
+  }
 }
 
 TEST(BpeTokenizer, PreTokenizerSplitParity) {
@@ -457,6 +510,20 @@ TEST(BpeTokenizer, BrokenFilesThrowModelError) {
               R"({"type": "BPE", "vocab": {"a": 0}, "merges": []})",
               R"({"type": "Sequence", "pretokenizers": [{"type": "Punctuation"}, {"type": "ByteLevel"}]})"));
   expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "Punctuation"});
+
+  // Normalizers other than NFC/NFD/NFKC/NFKD/Lowercase/Strip/Replace/Prepend are refused, also inside a
+  // Sequence.
+  const std::pair<const char*, const char*> bad_normalizers[] = {
+      {R"({"type": "BertNormalizer", "lowercase": true})", "'BertNormalizer'"},
+      {R"({"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Precompiled"}]})", "'Precompiled'"},
+      {R"({"type": "Replace", "pattern": {"String": ""}, "content": "x"})", "non-empty"}};
+  for (const auto& [normalizer, message] : bad_normalizers) {
+    json j = json::parse(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}, "merges": []})"));
+    j["normalizer"] = json::parse(normalizer);
+    write_file(tj, j.dump());
+    expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); },
+                       {"tokenizer.json", "normalizer", message});
+  }
 
   // A readable tokenizer.json with a broken tokenizer_config.json.
   write_file(tj, tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}, "merges": []})"));
