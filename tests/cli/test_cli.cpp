@@ -92,6 +92,8 @@ TEST(Cli, BadInputGivesOneClearLineAndNoFile) {
       {"run --model " + tiny_gpt2() + " --token-ids 1 --top-k 0", 2, "top-k"},
       {"run --model " + tiny_gpt2() + " --token-ids 1 --dtype float8", 2, "dtype"},
       {"run --model " + tiny_gpt2() + " --bogus-flag", 2, "bogus"},
+      {"run --model " + tiny_gpt2() + " --prompts " + (test::fixtures_dir() / "tiny-gpt2" / "config.json").string() +
+           " --attention", 2, "single prompts"},
       {"run --model " + tiny_gpt2() + " --token-ids " + [] {
          std::string s = "1";
          for (int i = 0; i < 64; ++i) s += ",1";

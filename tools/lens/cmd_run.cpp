@@ -85,7 +85,14 @@ void run_run(const RunOptions& o) {
     if (tids.size() > 1) log(fmt::format("note: --target '{}' is {} tokens; using its first", t, tids.size()));
     lens_opts.targets.push_back(tids.front());
   }
-  if (!o.batch.prompts.empty()) return run_batch(*model, tok.get(), resolved.name, lens_opts, !o.no_special, o.output, o.batch);
+  if (!o.batch.prompts.empty()) {
+    // Batches run the logit lens only; say so rather than silently drop the other outputs.
+    if (o.attention || !o.view.empty() || !o.svg.empty())
+      throw UsageError("--attention, --view and --svg work on single prompts, not with --prompts");
+    for (const auto& l : o.lenses)
+      if (l != "logit") throw UsageError("--lens " + l + " works on single prompts; batches run the logit lens");
+    return run_batch(*model, tok.get(), resolved.name, lens_opts, !o.no_special, o.output, o.batch);
+  }
   if (o.batch.store_logprobs && o.output.empty()) throw UsageError("--store-logprobs needs -o FILE (the log-probs go next to it)");
   lens_opts.keep_logprobs = o.batch.store_logprobs;
   PromptInput in;
