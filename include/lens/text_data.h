@@ -1,7 +1,7 @@
 // Text corpora for training and evaluating lenses: documents from plain text or JSONL files,
 // tokenized with the model's tokenizer and packed GPT-style into fixed-length sequences (the
-// tuned-lens package's chunk_and_tokenize: an EOS first, EOS between documents, the incomplete
-// last sequence dropped). No shuffling here; the trainer orders sequences itself.
+// tuned-lens package's chunk_and_tokenize: BOS and EOS first, EOS between documents, the last
+// sequence of each group of 2048 documents dropped). No shuffling here; the trainer orders them.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -34,9 +34,14 @@ struct PackedData {
   double nats_to_bpb() const;
 };
 
-/// Tokenizes each document (no special tokens), joins them as EOS d0 EOS d1 ... and cuts the
-/// stream into sequences of `seq_len` tokens, dropping the incomplete last one.
-/// Throws InputError when not even one full sequence results.
+/// Documents per packing group: the package's datasets.map batch size.
+constexpr size_t kPackGroupDocs = 2048;
+
+/// The tuned-lens package's chunk_and_tokenize, token for token: per group of kPackGroupDocs
+/// documents, the stream [BOS] EOS d0 EOS d1 ... (BOS only if the tokenizer adds one with special
+/// tokens on; each document tokenized on its own without special tokens) is cut into sequences of
+/// `seq_len` tokens and the group's last sequence is dropped, full or not. Throws InputError when
+/// not even one sequence results.
 PackedData pack_documents(const std::vector<std::string>& docs, const Tokenizer& tok, int64_t eos_id,
                           int64_t seq_len);
 

@@ -32,6 +32,11 @@ at::Tensor lens_loss(const at::Tensor& logits, const at::Tensor& target, LensLos
 /// `target` for kKL holds final-layer log-probs; for kCE token ids.
 std::pair<double, at::Tensor> lens_loss_grad(const at::Tensor& logits, const at::Tensor& target, LensLoss kind);
 
+/// lens_loss_grad for G layers at once: `logits` (G, B, T, V) against one `target`; returns each
+/// layer's loss and `scale` times the gradient (G, B, T, V) of each layer's loss w.r.t. its logits.
+std::pair<std::vector<double>, at::Tensor> lens_loss_grad_layers(const at::Tensor& logits, const at::Tensor& target,
+                                                                  LensLoss kind, double scale = 1.0);
+
 struct TrainOptions {
   int64_t steps = 250;
   int64_t tokens_per_step = 1 << 18;  // must be a multiple of the sequence length
@@ -43,6 +48,7 @@ struct TrainOptions {
   double clip_norm = 1.0;             // total gradient norm over all translators
   LensLoss loss = LensLoss::kKL;
   uint64_t seed = 42;                 // order of sequences
+  bool shuffle = true;                // false: visit sequences in file order (0, 1, 2, ...), every pass
   int64_t checkpoint_every = 0;       // steps; 0 = no checkpoints
   int64_t stop_after = 0;             // stop (with a checkpoint) after this step; 0 = run to the end
   bool resume = false;                // continue from <output>/checkpoints
@@ -79,7 +85,8 @@ TrainResult train_tuned_lens(Model& model, TunedLens& lens, const at::Tensor& se
 double lr_multiplier(int64_t step, int64_t steps, int64_t warmup);
 
 /// The order in which training visits sequences: sample k of the run is sequence
-/// order(k / n)[k % n], each pass a seeded permutation (portable: mt19937_64 + Fisher-Yates).
+/// order(k / n)[k % n], each pass a seeded permutation (portable: mt19937_64 + Fisher-Yates);
+/// with TrainOptions::shuffle false, order is the identity instead.
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
 
 }  // namespace lens

@@ -1,6 +1,7 @@
 // Reading and packing text corpora (see lens/text_data.h).
 #include "lens/text_data.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -80,22 +81,34 @@ double PackedData::nats_to_bpb() const {
 PackedData pack_documents(const std::vector<std::string>& docs, const Tokenizer& tok, int64_t eos_id,
                           int64_t seq_len) {
   if (seq_len < 2) throw UsageError("sequence length must be at least 2");
-  std::vector<int64_t> stream;
-  int64_t bytes = 0;
-  for (const std::string& d : docs) {
-    stream.push_back(eos_id);
-    const std::vector<int64_t> ids = tok.encode(d, /*add_special=*/false);
-    stream.insert(stream.end(), ids.begin(), ids.end());
-    bytes += static_cast<int64_t>(d.size());
+  // The package tokenizes each group as one string with special tokens on: a tokenizer that adds
+  // BOS (LLaMA's add_bos_token) puts it in front of the group; GPT-2's adds nothing.
+  std::vector<int64_t> prefix;
+  if (auto bos = tok.bos_id()) {
+    const std::vector<int64_t> special = tok.encode("", /*add_special=*/true);
+    if (!special.empty() && special.front() == *bos) prefix.push_back(*bos);
   }
-  const int64_t total = static_cast<int64_t>(stream.size());
-  const int64_t n = total / seq_len;
+  std::vector<int64_t> kept;  // the sequences, concatenated
+  int64_t total = 0, bytes = 0;
+  for (size_t g = 0; g < docs.size(); g += kPackGroupDocs) {
+    std::vector<int64_t> stream = prefix;
+    for (size_t i = g; i < std::min(docs.size(), g + kPackGroupDocs); ++i) {
+      stream.push_back(eos_id);
+      const std::vector<int64_t> ids = tok.encode(docs[i], /*add_special=*/false);
+      stream.insert(stream.end(), ids.begin(), ids.end());
+      bytes += static_cast<int64_t>(docs[i].size());
+    }
+    const int64_t len = static_cast<int64_t>(stream.size());
+    total += len;
+    const int64_t n = (len - 1) / seq_len;  // every chunk but the group's last, full or not
+    kept.insert(kept.end(), stream.begin(), stream.begin() + n * seq_len);
+  }
+  const int64_t n = static_cast<int64_t>(kept.size()) / seq_len;
   if (n == 0)
-    throw InputError("the data is " + std::to_string(total) + " tokens, less than one sequence of " +
+    throw InputError("the data is " + std::to_string(total) + " tokens, not more than one sequence of " +
                      std::to_string(seq_len) + " (give more text or a smaller --seq-len)");
-  stream.resize(static_cast<size_t>(n * seq_len));
   PackedData out;
-  out.sequences = at::tensor(stream, at::kLong).view({n, seq_len});
+  out.sequences = at::tensor(kept, at::kLong).view({n, seq_len});
   out.n_tokens = total;
   out.n_bytes = bytes;
   return out;

@@ -22,6 +22,9 @@ namespace lens {
 
 namespace fs = std::filesystem;
 
+// Bytes of lens logits (float32) that one training pass may hold; see the layer loop below.
+constexpr int64_t kLogitsBudget = int64_t{256} << 20;
+
 at::Tensor lens_loss(const at::Tensor& logits, const at::Tensor& target, LensLoss kind) {
   const int64_t V = logits.size(-1);
   if (kind == LensLoss::kKL) {
@@ -33,24 +36,38 @@ at::Tensor lens_loss(const at::Tensor& logits, const at::Tensor& target, LensLos
   return at::nll_loss(lp, target.slice(1, 1, T).reshape({-1}));
 }
 
-std::pair<double, at::Tensor> lens_loss_grad(const at::Tensor& logits, const at::Tensor& target, LensLoss kind) {
+std::pair<std::vector<double>, at::Tensor> lens_loss_grad_layers(const at::Tensor& logits, const at::Tensor& target,
+                                                                  LensLoss kind, double scale) {
+  TORCH_CHECK(logits.dim() == 4, "lens_loss_grad_layers: logits must be (G, B, T, V)");
+  const int64_t G = logits.size(0), B = logits.size(1), T = logits.size(2);
   at::Tensor z = logits.detach();
-  at::Tensor logq = at::log_softmax(z, -1);  // (B, T, V)
-  at::Tensor q = logq.exp();
+  at::Tensor logq = at::log_softmax(z, -1);  // (G, B, T, V)
+  at::Tensor grad = logq.exp();              // q, turned into the gradient in place
+  at::Tensor loss;                           // (G) summed over tokens
+  double n = 0;
   if (kind == LensLoss::kKL) {
-    const double n = static_cast<double>(z.numel() / z.size(-1));
-    at::Tensor p = target.exp();
-    const double loss = (p * (target - logq)).sum().item<double>() / n;
-    return {loss, (q - p) / n};
+    n = static_cast<double>(B * T);
+    at::Tensor p = target.exp();                                   // (B, T, V)
+    // sum p (log p - log q) = sum p log p - p . log q: the first term is shared by the layers, the
+    // second one matrix-vector product (no (G, B, T, V) temporaries).
+    const at::Tensor p_flat = p.reshape({-1});
+    loss = at::dot(p_flat, target.reshape({-1})) - at::mv(logq.view({G, -1}), p_flat);
+    grad.sub_(p.unsqueeze(0));
+  } else {
+    n = static_cast<double>(B * (T - 1));
+    at::Tensor next = target.slice(1, 1, T).unsqueeze(-1).unsqueeze(0).expand({G, B, T - 1, 1});  // (G, B, T-1, 1)
+    grad.slice(2, T - 1, T).zero_();                                 // the last position predicts nothing
+    grad.slice(2, 0, T - 1).scatter_add_(-1, next, at::full(next.sizes(), -1.0, grad.options()));
+    loss = -logq.slice(2, 0, T - 1).gather(-1, next).sum({1, 2, 3});
   }
-  const int64_t T = z.size(1);
-  const double n = static_cast<double>(z.size(0) * (T - 1));
-  at::Tensor next = target.slice(1, 1, T).unsqueeze(-1);           // (B, T-1, 1)
-  at::Tensor grad = q.clone();
-  grad.slice(1, T - 1, T).zero_();                                 // the last position predicts nothing
-  grad.slice(1, 0, T - 1).scatter_add_(-1, next, at::full(next.sizes(), -1.0, grad.options()));
-  const double loss = -logq.slice(1, 0, T - 1).gather(-1, next).sum().item<double>() / n;
-  return {loss, grad / n};
+  grad.mul_(scale / n);
+  at::Tensor l = (loss.to(at::kDouble) / n).cpu();
+  return {std::vector<double>(l.data_ptr<double>(), l.data_ptr<double>() + G), grad};
+}
+
+std::pair<double, at::Tensor> lens_loss_grad(const at::Tensor& logits, const at::Tensor& target, LensLoss kind) {
+  auto r = lens_loss_grad_layers(logits.unsqueeze(0), target, kind);
+  return {r.first[0], r.second.squeeze(0)};
 }
 
 double lr_multiplier(int64_t step, int64_t steps, int64_t warmup) {
@@ -82,10 +99,12 @@ std::string data_hash(const at::Tensor& sequences) {
 // The options a checkpoint must share with the run resuming it (batch size may differ: it only
 // changes float rounding).
 nlohmann::json run_signature(const TrainOptions& o, const at::Tensor& sequences) {
-  return {{"steps", o.steps},          {"tokens_per_step", o.tokens_per_step}, {"lr", o.lr},
+  nlohmann::json j = {{"steps", o.steps},          {"tokens_per_step", o.tokens_per_step}, {"lr", o.lr},
           {"momentum", o.momentum},    {"weight_decay", o.weight_decay},       {"warmup_steps", o.warmup_steps},
           {"clip_norm", o.clip_norm},  {"loss", loss_name(o.loss)},            {"seed", o.seed},
           {"sequences", sequences.size(0)}, {"seq_len", sequences.size(1)},   {"data_hash", data_hash(sequences)}};
+  if (!o.shuffle) j["shuffle"] = false;  // only when set, so checkpoints from before the option still resume
+  return j;
 }
 
 struct Optim {
@@ -147,6 +166,8 @@ int64_t load_checkpoint(const TrainOptions& o, Optim& opt, const nlohmann::json&
     if (!j["run"].contains(it.key()) || j["run"][it.key()] != it.value())
       diffs.push_back(it.key() + " " + (j["run"].contains(it.key()) ? j["run"][it.key()].dump() : "(none)") +
                       " -> " + it.value().dump());
+  for (auto it = j["run"].begin(); it != j["run"].end(); ++it)
+    if (!signature.contains(it.key())) diffs.push_back(it.key() + " " + it.value().dump() + " -> (none)");
   if (!diffs.empty()) {
     std::string msg = "--resume: the checkpoint was made with other options or data:";
     for (const auto& d : diffs) msg += " " + d + ";";
@@ -212,6 +233,7 @@ TrainResult train_tuned_lens(Model& model, TunedLens& lens, const at::Tensor& se
   int64_t cached_epoch = -1;
   std::vector<int64_t> order;
   auto sample = [&](int64_t k) {
+    if (!o.shuffle) return k % N;
     const int64_t epoch = k / N;
     if (epoch != cached_epoch) {
       order = epoch_permutation(N, o.seed, epoch);
@@ -242,14 +264,25 @@ TrainResult train_tuned_lens(Model& model, TunedLens& lens, const at::Tensor& se
         target = o.loss == LensLoss::kKL ? at::log_softmax(final_logits, -1) : ids;
       }
       const double weight = static_cast<double>(B) / static_cast<double>(per_step);
-      for (int64_t l = 0; l < L; ++l) {
-        // Inference tensors cannot be saved for backward: the translator gets an ordinary copy.
-        at::Tensor h = resid[static_cast<size_t>(l)].clone();
-        resid[static_cast<size_t>(l)] = at::Tensor();
-        at::Tensor logits = lens.logits(l, h);  // (B, T, V), graph back to this layer's translator
-        auto loss_grad = lens_loss_grad(logits, target, o.loss);
-        logits.backward(loss_grad.second * weight);
-        layer_loss[static_cast<size_t>(l)] += loss_grad.first * weight;
+      // Layers share one final-norm + unembedding pass (and one log-softmax), as many at a time as
+      // keep the (G*B, T, V) logits within kLogitsBudget: a few large products instead of L small
+      // ones, which matters most when few cores are shared with other work.
+      const int64_t layer_bytes = B * T * model.config().vocab_size * 4;
+      const int64_t group = std::max<int64_t>(1, std::min<int64_t>(L, kLogitsBudget / std::max<int64_t>(1, layer_bytes)));
+      for (int64_t l0 = 0; l0 < L; l0 += group) {
+        const int64_t G = std::min(group, L - l0);
+        std::vector<int64_t> layers;
+        std::vector<at::Tensor> hs;
+        for (int64_t l = l0; l < l0 + G; ++l) {
+          // Inference tensors cannot be saved for backward: the translator gets an ordinary copy.
+          layers.push_back(l);
+          hs.push_back(resid[static_cast<size_t>(l)].clone());
+          resid[static_cast<size_t>(l)] = at::Tensor();
+        }
+        at::Tensor logits = lens.logits_many(layers, hs);  // (G*B, T, V), graph back to the translators
+        auto loss_grad = lens_loss_grad_layers(logits.view({G, B, T, -1}), target, o.loss, weight);
+        logits.backward(loss_grad.second.view(logits.sizes()));
+        for (int64_t g = 0; g < G; ++g) layer_loss[static_cast<size_t>(l0 + g)] += loss_grad.first[static_cast<size_t>(g)] * weight;
       }
       result.tokens += B * T;
     }

@@ -167,6 +167,28 @@ TEST(TunedLens, DirectLossGradientMatchesAutograd) {
   }
 }
 
+// The trainer evaluates several layers in one pass (lens_loss_grad_layers, with the micro-batch
+// weight folded in): each layer's loss and scaled gradient equal the one-layer function's.
+TEST(TunedLens, LayerGroupedLossGradientMatchesPerLayer) {
+  at::manual_seed(6);
+  at::Tensor logits = at::randn({3, 2, 5, 13}, at::kDouble) * 3;  // (G, B, T, V)
+  at::Tensor target_kl = at::log_softmax(at::randn({2, 5, 13}, at::kDouble), -1);
+  at::Tensor target_ce = at::randint(0, 13, {2, 5}, at::TensorOptions().dtype(at::kLong));
+  for (LensLoss kind : {LensLoss::kKL, LensLoss::kCE}) {
+    const at::Tensor& target = kind == LensLoss::kKL ? target_kl : target_ce;
+    auto many = lens_loss_grad_layers(logits, target, kind, 0.25);
+    ASSERT_EQ(many.first.size(), 3u);
+    double diff = 0;
+    for (int64_t g = 0; g < 3; ++g) {
+      auto one = lens_loss_grad(logits[g], target, kind);
+      EXPECT_NEAR(many.first[static_cast<size_t>(g)], one.first, 1e-12);
+      diff = std::max(diff, test::max_abs_diff(many.second[g], one.second * 0.25));
+    }
+    std::cout << (kind == LensLoss::kKL ? "KL" : "CE") << ": max grad diff " << diff << "\n";
+    EXPECT_LT(diff, 1e-14);
+  }
+}
+
 TEST_F(TunedLensFiles, SaveLoadRoundTrip) {
   auto model = tiny("tiny-llama");
   TunedLens lens(*model, "tiny-llama");

@@ -149,6 +149,7 @@ void setup_train(CLI::App& app) {
       ->check(CLI::IsMember({"kl", "ce"}))
       ->capture_default_str();
   cmd->add_option("--seed", o->train.seed, "Seed for the order of sequences")->capture_default_str();
+  cmd->add_flag("!--no-shuffle", o->train.shuffle, "Visit sequences in data order instead of a seeded shuffle");
   cmd->add_option("--checkpoint-every", o->train.checkpoint_every, "Save a checkpoint every N steps (0 = never)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   cmd->add_option("--stop-after", o->train.stop_after, "Stop after step N with a checkpoint (continue with --resume)")
