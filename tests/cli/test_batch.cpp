@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "lens/safetensors.h"
+#include "cli_util.h"
 #include "test_util.h"
 
 namespace lens {
@@ -19,27 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using Result = test::CliResult;
 
-Result lens_cli(const std::string& args) {
-  const fs::path err_file = fs::temp_directory_path() / ("lens_batch_err_" + std::to_string(::getpid()));
-  const std::string cmd = std::string(LENS_BINARY) + " " + args + " 2>" + err_file.string();
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  fs::remove(err_file);
-  return r;
-}
+Result lens_cli(const std::string& args) { return test::run_cli(args); }
 
 std::string stories() { return (test::shared_dir() / "models" / "stories260K").string(); }
 std::string tiny_gpt2() { return (test::fixtures_dir() / "tiny-gpt2").string(); }

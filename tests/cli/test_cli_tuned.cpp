@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "lens/tuned_lens.h"
+#include "cli_util.h"
 #include "test_util.h"
 
 namespace lens {
@@ -16,27 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using Result = test::CliResult;
 
-Result run_lens_cli(const std::string& args) {
-  const fs::path err_file = fs::temp_directory_path() / ("lens_cli_tuned_err_" + std::to_string(::getpid()));
-  const std::string cmd = std::string(LENS_BINARY) + " " + args + " 2>" + err_file.string();
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  fs::remove(err_file);
-  return r;
-}
+Result run_lens_cli(const std::string& args) { return test::run_cli(args); }
 
 class CliTuned : public ::testing::Test {
  protected:
