@@ -56,6 +56,23 @@ CONFIGS = {
         "task_specific_params": {"text-generation": {"do_sample": True, "max_length": 50}},
         "vocab_size": 50257,
     },
+    # Not a released model: the 32 layers x 32 heads of Llama-2-7B with a narrow width, for the
+    # attention-view benchmark (1,000 tokens, every layer and head captured) at a small size.
+    "llama-32x32-narrow": {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": 512,
+        "intermediate_size": 1024,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "vocab_size": 1000,
+        "max_position_embeddings": 2048,
+        "rms_norm_eps": 1e-05,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": False,
+        "torch_dtype": "float32",
+    },
     # TinyLlama/TinyLlama-1.1B-Chat-v1.0
     "llama-1b": {
         "architectures": ["LlamaForCausalLM"],
