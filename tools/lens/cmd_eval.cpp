@@ -40,13 +40,8 @@ struct EvalOptions {
 void run_eval(const EvalOptions& o) {
   set_quiet(o.quiet);
   set_threads(o.threads);
-  ResolvedModel resolved = resolve_model(o.model);
-  LoadOptions lo;
-  lo.dtype = o.dtype;
-  lo.device = o.device;
-  std::shared_ptr<Model> model = Model::load(resolved.path, lo);
+  auto [resolved, model, tok] = load_model(o.model, o.dtype, o.device);
   const ModelConfig& cfg = model->config();
-  std::unique_ptr<Tokenizer> tok = load_tokenizer(resolved.path);
   if (!tok) throw ModelError(resolved.path.string() + " has no tokenizer files; lens eval needs one to read text");
   std::unique_ptr<TunedLens> tuned;
   if (!o.lens_dir.empty()) tuned = TunedLens::load(*model, o.lens_dir);
@@ -109,12 +104,7 @@ void setup_eval(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-o,--output", o->output, "Write JSON to this file (atomically)");
   cmd->add_flag("--json", o->json, "Print JSON on stdout instead of the table");
-  cmd->add_option("-t,--threads", o->threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--dtype", o->dtype, "Weight dtype")
-      ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}))
-      ->capture_default_str();
-  cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
-  cmd->add_flag("-q,--quiet", o->quiet, "No log lines on stderr");
+  add_runtime_flags(cmd, o->threads, o->dtype, o->device, o->quiet);
   cmd->callback([o] { run_eval(*o); });
 }
 

@@ -61,13 +61,8 @@ void run_run(const RunOptions& o) {
   if (o.have_prompt + !o.token_ids.empty() + !o.batch.prompts.empty() != 1)
     throw UsageError("give exactly one of --prompt, --token-ids and --prompts");
   const auto t0 = std::chrono::steady_clock::now();
-  ResolvedModel resolved = resolve_model(o.model);
-  LoadOptions lo;
-  lo.dtype = o.dtype;
-  lo.device = o.device;
-  std::shared_ptr<Model> model = Model::load(resolved.path, lo);
+  auto [resolved, model, tok] = load_model(o.model, o.dtype, o.device);
   const ModelConfig& cfg = model->config();
-  std::unique_ptr<Tokenizer> tok = load_tokenizer(resolved.path);
   const auto t1 = std::chrono::steady_clock::now();
   log(fmt::format("loaded {} ({}, {} layers, d_model {}, {}) from {} in {:.2f} s", resolved.name, cfg.architecture,
                   cfg.n_layer, cfg.d_model, model->dtype_name(), resolved.path.string(),
@@ -183,14 +178,9 @@ void setup_run(CLI::App& app) {
   cmd->add_option("--target-id", o->target_ids, "Token id whose rank and probability to report; repeatable");
   cmd->add_flag("--json", o->json, "Print JSON on stdout instead of the table");
   cmd->add_option("-o,--output", o->output, "Write JSON to this file (atomically)");
-  cmd->add_option("-t,--threads", o->threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--dtype", o->dtype, "Weight dtype")
-      ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}))
-      ->capture_default_str();
-  cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
+  add_runtime_flags(cmd, o->threads, o->dtype, o->device, o->quiet);
   cmd->add_flag("--no-special", o->no_special, "Do not add special tokens (BOS) when tokenizing");
   cmd->add_option("--lens", o->lenses, "logit, tuned:DIR (a tuned lens directory) or both:DIR; repeatable");
-  cmd->add_flag("-q,--quiet", o->quiet, "No log lines on stderr");
   cmd->add_flag("--attention", o->attention, "Capture attention patterns and report attention sinks");
   cmd->add_option("--attention-layers", o->attn.layers, "Blocks whose attention to capture (index spec)")->capture_default_str();
   cmd->add_option("--attention-heads", o->attn.heads, "Heads to capture (index spec)")->capture_default_str();

@@ -60,13 +60,8 @@ void run_train(TrainCliOptions o) {
   o.train.loss = o.loss == "ce" ? LensLoss::kCE : LensLoss::kKL;
   o.train.output = o.output;
 
-  ResolvedModel resolved = resolve_model(o.model);
-  LoadOptions lo;
-  lo.dtype = o.dtype;
-  lo.device = o.device;
-  std::shared_ptr<Model> model = Model::load(resolved.path, lo);
+  auto [resolved, model, tok] = load_model(o.model, o.dtype, o.device);
   const ModelConfig& cfg = model->config();
-  std::unique_ptr<Tokenizer> tok = load_tokenizer(resolved.path);
   if (!tok) throw ModelError(resolved.path.string() + " has no tokenizer files; lens train needs one to read text");
   const int64_t seq_len = o.seq_len > 0 ? o.seq_len : std::min<int64_t>(cfg.n_ctx, 2048);
   if (seq_len > cfg.n_ctx)
@@ -158,12 +153,7 @@ void setup_train(CLI::App& app) {
   cmd->add_option("--eval-batch-size", o->eval_batch_size, "Sequences per forward pass when evaluating")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
-  cmd->add_option("-t,--threads", o->threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--dtype", o->dtype, "Weight dtype")
-      ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}))
-      ->capture_default_str();
-  cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
-  cmd->add_flag("-q,--quiet", o->quiet, "No log lines on stderr");
+  add_runtime_flags(cmd, o->threads, o->dtype, o->device, o->quiet);
   cmd->callback([o] { run_train(*o); });
 }
 

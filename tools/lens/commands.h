@@ -4,9 +4,14 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "lens/model.h"
+#include "lens/registry.h"
+#include "lens/tokenizer.h"
 
 namespace lens::cli {
 
@@ -23,6 +28,19 @@ void setup_train(CLI::App& app);
 void setup_eval(CLI::App& app);
 void setup_merge(CLI::App& app);
 void setup_check(CLI::App& app);  // `lens diff` and `lens check`
+
+/// A model resolved and loaded for a subcommand, with its tokenizer (null when it has none).
+struct LoadedModel {
+  ResolvedModel resolved;
+  std::shared_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tok;
+};
+
+/// Resolves `spec` (path, alias, repo id), loads the model with `dtype` / `device`, and its tokenizer.
+LoadedModel load_model(const std::string& spec, const std::string& dtype, const std::string& device);
+
+/// The flags every model-running subcommand shares: -t/--threads, --dtype, --device, -q/--quiet.
+void add_runtime_flags(CLI::App* cmd, int& threads, std::string& dtype, std::string& device, bool& quiet);
 
 /// Parses "1,2,3" into integers; throws UsageError naming `flag` on anything else.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);

@@ -44,6 +44,26 @@ std::vector<int64_t> parse_int_list(const std::string& text, const std::string& 
   return out;
 }
 
+LoadedModel load_model(const std::string& spec, const std::string& dtype, const std::string& device) {
+  LoadedModel m;
+  m.resolved = resolve_model(spec);
+  LoadOptions lo;
+  lo.dtype = dtype;
+  lo.device = device;
+  m.model = Model::load(m.resolved.path, lo);
+  m.tok = load_tokenizer(m.resolved.path);
+  return m;
+}
+
+void add_runtime_flags(CLI::App* cmd, int& threads, std::string& dtype, std::string& device, bool& quiet) {
+  cmd->add_option("-t,--threads", threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--dtype", dtype, "Weight dtype")
+      ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}))
+      ->capture_default_str();
+  cmd->add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
+  cmd->add_flag("-q,--quiet", quiet, "No log lines on stderr");
+}
+
 void set_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
