@@ -95,6 +95,10 @@ struct LensResult {
 LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& ids, const LensOptions& opts,
                     Hooks* extra = nullptr);
 
+/// run_lens for several lenses on one forward pass (one result per lens, in order).
+std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>& lenses, const std::vector<int64_t>& ids,
+                                   const LensOptions& opts, Hooks* extra = nullptr);
+
 /// Reduces one layer's logits (P, vocab) against the final layer's log-probs (P, vocab).
 /// `final_probs` (exp of final_logprobs) may be passed to save recomputing it for every layer.
 /// float32 CPU tensors take a fused two-pass loop; others (CUDA) the tensor-op path.

@@ -236,8 +236,8 @@ LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tenso
   return out;
 }
 
-LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& ids, const LensOptions& opts,
-                    Hooks* extra) {
+std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>& lenses, const std::vector<int64_t>& ids,
+                                   const LensOptions& opts, Hooks* extra) {
   c10::InferenceMode guard;
   const auto& cfg = model.config();
   const int64_t T = static_cast<int64_t>(ids.size());
@@ -269,44 +269,55 @@ LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& 
   at::Tensor final_logprobs = at::log_softmax(final_logits, -1);
   at::Tensor final_probs = final_logprobs.exp();
 
-  LensResult result;
-  result.lens = lens.name();
-  at::Tensor last = lens.logits(cfg.n_layer, resid.at(cfg.n_layer));
-  result.final_max_abs_diff = (last - final_logits).abs_().max().item<double>();
-  final_logits = at::Tensor();  // the log-probs and probs carry what the layers need
-  if (std::find(layers.begin(), layers.end(), cfg.n_layer) == layers.end()) last = at::Tensor();
-  // The last layer's lens is the model's own computation; any difference beyond float32
-  // round-off means a hook captured the wrong tensor.
-  result.final_tolerance = 1e-4;
-  result.final_ok = result.final_max_abs_diff <= result.final_tolerance;
+  // One forward pass serves every lens; each reduces the same captured residuals.
+  std::vector<LensResult> results;
+  for (const Lens* lens_ptr : lenses) {
+    const Lens& lens = *lens_ptr;
+    LensResult result;
+    result.lens = lens.name();
+    at::Tensor last = lens.logits(cfg.n_layer, resid.at(cfg.n_layer));
+    result.final_max_abs_diff = (last - final_logits).abs_().max().item<double>();
+    if (lens_ptr == lenses.back()) final_logits = at::Tensor();  // log-probs and probs carry the rest
+    if (std::find(layers.begin(), layers.end(), cfg.n_layer) == layers.end()) last = at::Tensor();
+    // The last layer's lens is the model's own computation; any difference beyond float32
+    // round-off means a hook captured the wrong tensor.
+    result.final_tolerance = 1e-4;
+    result.final_ok = result.final_max_abs_diff <= result.final_tolerance;
 
-  // Layers go through the lens in chunks of at most kChunkBytes of logits: few enough matmuls to
-  // read the unembedding rarely (it dominates with few positions), never all layers at once.
-  // 64 MiB keeps peak memory near the weights (1.1B model, 512 positions: +0.3 GiB) while still
-  // batching every layer into one product when only a few positions are asked for.
-  constexpr int64_t kChunkBytes = 64ll << 20;
-  std::vector<at::Tensor> logprobs;
-  const int64_t P = static_cast<int64_t>(positions.size());
-  const int64_t per_chunk = std::max<int64_t>(1, kChunkBytes / (P * cfg.vocab_size * 4));
-  for (size_t start = 0; start < layers.size(); start += per_chunk) {
-    const size_t end = std::min(layers.size(), start + static_cast<size_t>(per_chunk));
-    std::vector<int64_t> chunk;
-    std::vector<at::Tensor> chunk_resid;
-    for (size_t i = start; i < end; ++i) {
-      if (layers[i] == cfg.n_layer) continue;  // already computed for the check
-      chunk.push_back(layers[i]);
-      chunk_resid.push_back(resid.at(layers[i]));
+    // Layers go through the lens in chunks of at most kChunkBytes of logits: few enough matmuls to
+    // read the unembedding rarely (it dominates with few positions), never all layers at once.
+    // 64 MiB keeps peak memory near the weights (1.1B model, 512 positions: +0.3 GiB) while still
+    // batching every layer into one product when only a few positions are asked for.
+    constexpr int64_t kChunkBytes = 64ll << 20;
+    std::vector<at::Tensor> logprobs;
+    const int64_t P = static_cast<int64_t>(positions.size());
+    const int64_t per_chunk = std::max<int64_t>(1, kChunkBytes / (P * cfg.vocab_size * 4));
+    for (size_t start = 0; start < layers.size(); start += per_chunk) {
+      const size_t end = std::min(layers.size(), start + static_cast<size_t>(per_chunk));
+      std::vector<int64_t> chunk;
+      std::vector<at::Tensor> chunk_resid;
+      for (size_t i = start; i < end; ++i) {
+        if (layers[i] == cfg.n_layer) continue;  // already computed for the check
+        chunk.push_back(layers[i]);
+        chunk_resid.push_back(resid.at(layers[i]));
+      }
+      at::Tensor logits = chunk.empty() ? at::Tensor() : lens.logits_many(chunk, chunk_resid);  // (n*P, V)
+      for (size_t i = start, j = 0; i < end; ++i) {
+        const int64_t l = layers[i];
+        at::Tensor layer_logits = l == cfg.n_layer ? last : logits.narrow(0, static_cast<int64_t>(j++) * P, P);
+        result.layers.push_back(reduce_layer(l, layer_logits, final_logprobs, positions, opts, final_probs));
+        if (opts.keep_logprobs) logprobs.push_back(at::log_softmax(layer_logits, -1).to(at::kCPU, at::kHalf));
+      }
     }
-    at::Tensor logits = chunk.empty() ? at::Tensor() : lens.logits_many(chunk, chunk_resid);  // (n*P, V)
-    for (size_t i = start, j = 0; i < end; ++i) {
-      const int64_t l = layers[i];
-      at::Tensor layer_logits = l == cfg.n_layer ? last : logits.narrow(0, static_cast<int64_t>(j++) * P, P);
-      result.layers.push_back(reduce_layer(l, layer_logits, final_logprobs, positions, opts, final_probs));
-      if (opts.keep_logprobs) logprobs.push_back(at::log_softmax(layer_logits, -1).to(at::kCPU, at::kHalf));
-    }
+    if (opts.keep_logprobs) result.logprobs = at::stack(logprobs);  // (L, P, V)
+    results.push_back(std::move(result));
   }
-  if (opts.keep_logprobs) result.logprobs = at::stack(logprobs);  // (L, P, V)
-  return result;
+  return results;
+}
+
+LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& ids, const LensOptions& opts,
+                    Hooks* extra) {
+  return run_lenses(model, {&lens}, ids, opts, extra).front();
 }
 
 }  // namespace lens

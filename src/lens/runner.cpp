@@ -47,15 +47,13 @@ RunDocument run_prompt(Model& model, const Tokenizer* tok, const std::string& mo
   if (in.text) doc.prompt = *in.text;
   const TokenNamer namer = make_namer(tok);
   for (int64_t id : ids) doc.tokens.push_back({id, namer(id)});
-  for (size_t i = 0; i < lenses.size(); ++i) {
-    if (i == 0 && attention != nullptr) {
-      Hooks hooks;
-      AttentionRecorder rec(model.config(), *attention, hooks);
-      doc.lenses.push_back(run_lens(model, *lenses[i], ids, opts, &hooks));
-      doc.attention = rec.take();
-    } else {
-      doc.lenses.push_back(run_lens(model, *lenses[i], ids, opts));
-    }
+  if (attention != nullptr) {
+    Hooks hooks;
+    AttentionRecorder rec(model.config(), *attention, hooks);
+    doc.lenses = run_lenses(model, lenses, ids, opts, &hooks);
+    doc.attention = rec.take();
+  } else {
+    doc.lenses = run_lenses(model, lenses, ids, opts);
   }
   return doc;
 }
