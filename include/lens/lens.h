@@ -99,12 +99,27 @@ LensResult run_lens(Model& model, const Lens& lens, const std::vector<int64_t>& 
 std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>& lenses, const std::vector<int64_t>& ids,
                                    const LensOptions& opts, Hooks* extra = nullptr);
 
-/// Reduces one layer's logits (P, vocab) against the final layer's log-probs (P, vocab).
-/// `final_probs` (exp of final_logprobs) may be passed to save recomputing it for every layer.
-/// float32 CPU tensors take a fused two-pass loop; others (CUDA) the tensor-op path.
+/// The final layer's distribution at the lens positions, prepared once and shared by every layer's
+/// reduction: its log-probs and probs (P, vocab) plus per-row constants of the KL.
+struct FinalDist {
+  at::Tensor logprobs;              // (P, V) float32 log-probs; only off the CPU (tensor-op path)
+  at::Tensor probs;                 // (P, V) float32 probs, contiguous
+  std::vector<int64_t> top1;        // (P) argmax, first on ties
+  std::vector<double> sum_p_logp;   // (P) sum_v p log p (minus the final entropy)
+  std::vector<double> sum_p;        // (P) sum_v p (1 up to round-off)
+};
+
+/// From the final layer's logits (P, vocab), or its log-probs (same softmax).
+FinalDist prepare_final(const at::Tensor& final_logits);
+
+/// Reduces one layer's logits (P, vocab) against the final layer's distribution at the same rows.
+/// float32 CPU tensors take fused vectorised row loops; others (CUDA) the tensor-op path.
+LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const FinalDist& final,
+                        const std::vector<int64_t>& positions, const LensOptions& opts);
+
+/// The same, preparing the final distribution from its log-probs (P, vocab) on every call.
 LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tensor& final_logprobs,
-                        const std::vector<int64_t>& positions, const LensOptions& opts,
-                        const at::Tensor& final_probs = {});
+                        const std::vector<int64_t>& positions, const LensOptions& opts);
 
 /// The same reduction written with tensor ops only (any device); the reference the fused CPU loop
 /// is tested against.

@@ -88,7 +88,6 @@ std::vector<LensResult> run_lens_batch(Model& model, const Lens& lens, const std
   at::Tensor final_logits = model.forward(id_t, &hooks, uni_t);  // (B, U, V)
   final_logits = final_logits.reshape({-1, final_logits.size(-1)})
                      .index_select(0, at::tensor(logit_rows, at::kLong).to(model.device()));  // (R, V)
-  at::Tensor final_logprobs = at::log_softmax(final_logits, -1);                              // (R, V)
 
   std::vector<LensResult> results(B);
   at::Tensor last = lens.logits(cfg.n_layer, resid.at(cfg.n_layer));  // (R, V)
@@ -120,14 +119,17 @@ std::vector<LensResult> run_lens_batch(Model& model, const Lens& lens, const std
     }
   }
 
+  std::vector<FinalDist> seg_final;  // per segment, shared by its layers
+  for (const Segment& s : segments) seg_final.push_back(prepare_final(final_logits.narrow(0, s.row0, s.rows)));
   std::vector<std::vector<at::Tensor>> logprobs(B);  // per prompt, per layer: (P, V) float16
   for (int64_t l : layers) {
-    for (const Segment& s : segments) {
+    for (size_t si = 0; si < segments.size(); ++si) {
+      const Segment& s = segments[si];
       at::Tensor x = resid.at(l).narrow(0, s.row0, s.rows);                           // (n, d)
       at::Tensor logits = l == cfg.n_layer ? last.narrow(0, s.row0, s.rows) : lens.logits(l, x);  // (n, V)
       std::vector<int64_t> seg_pos;
       for (size_t b = s.first; b < s.last; ++b) seg_pos.insert(seg_pos.end(), positions[b].begin(), positions[b].end());
-      LayerStats stats = reduce_layer(l, logits, final_logprobs.narrow(0, s.row0, s.rows), seg_pos, opts[s.first]);
+      LayerStats stats = reduce_layer(l, logits, seg_final[si], seg_pos, opts[s.first]);
       at::Tensor lp;
       if (o0.keep_logprobs) lp = at::log_softmax(logits, -1).to(at::kCPU, at::kHalf);  // (n, V)
       int64_t at_row = 0;

@@ -10,6 +10,8 @@
 
 #include "lens/error.h"
 #include "lens/lens.h"
+#include "lens/timing.h"
+#include "row_reduce.h"
 
 namespace lens {
 
@@ -147,59 +149,28 @@ LayerStats reduce_layer_tensor_ops(int64_t layer, const at::Tensor& logits, cons
 
 namespace {
 
-// Fused reduction of one row of V logits z against the final layer's log-probs f and probs pf:
-// pass 1 finds max(z) (and the final top-1); pass 2 accumulates sum e^(z-m), sum e^(z-m) z,
-// sum pf z, the top-k and the rank counts. Then, with lse = m + log(sum e^(z-m)):
-//   entropy = lse - sum e^(z-m) z / sum e^(z-m)
-//   KL(final || layer) = sum pf f - (sum pf z - lse sum pf)
-// Measured on this machine (GPT-2 vocab, 128 positions, one thread): the tensor-op path spends
-// ~430 ms per layer in exp/logsumexp/bmm/compare kernels against ~150 ms for the unembedding
-// matmul; this loop replaces all of them with two reads of the row.
-PositionStats reduce_row(const float* z, const float* f, const float* pf, int64_t V, int64_t k,
-                         const std::vector<int64_t>& targets) {
-  float m = -std::numeric_limits<float>::infinity();
-  float fmax = -std::numeric_limits<float>::infinity();
-  int64_t f_arg = 0;
-  for (int64_t v = 0; v < V; ++v) {
-    m = std::max(m, z[v]);
-    if (f[v] > fmax) fmax = f[v], f_arg = v;
-  }
-  std::vector<int64_t> tracked = {f_arg};
-  tracked.insert(tracked.end(), targets.begin(), targets.end());
-  const size_t n = tracked.size();
-  std::vector<float> thresh(n);
-  std::vector<int64_t> beat(n, 0);
-  for (size_t j = 0; j < n; ++j) thresh[j] = z[tracked[j]];
-  std::vector<float> top_val(k, -std::numeric_limits<float>::infinity());
-  std::vector<int64_t> top_id(k, 0);
-  double s = 0, a = 0, b = 0, c = 0, spf = 0;
-  for (int64_t v = 0; v < V; ++v) {
-    const float zv = z[v];
-    const float e = std::exp(zv - m);
-    s += e;
-    a += static_cast<double>(e) * zv;
-    b += static_cast<double>(pf[v]) * zv;
-    c += static_cast<double>(pf[v]) * f[v];
-    spf += pf[v];
-    for (size_t j = 0; j < n; ++j) beat[j] += zv > thresh[j];
-    if (zv > top_val[k - 1]) {  // insert into the descending top-k
-      int64_t i = k - 1;
-      while (i > 0 && top_val[i - 1] < zv) {
-        top_val[i] = top_val[i - 1];
-        top_id[i] = top_id[i - 1];
-        --i;
-      }
-      top_val[i] = zv;
-      top_id[i] = v;
-    }
-  }
-  const double lse = m + std::log(s);
+// Fused reduction of one row of V logits z against the final layer's probs pf: m = max(z), then
+// one vectorised pass for, with x = z - m, s = sum e^x, a = sum e^x x and b = sum pf x; the rank
+// counts and a block-skipping top-k. With lse = m + log s:
+//   entropy = log s - a / s
+//   KL(final || layer) = sum pf log pf - sum pf log q = c - (b - log s * sum pf), c = sum pf log pf
+// Every pass reads the row from cache (a GPT-2 row is 200 KB); see row_reduce.cpp for the loops.
+PositionStats reduce_row(const float* z, const float* pf, int64_t V, int64_t k, int64_t final_top1,
+                         double sum_p_logp, double sum_p, const std::vector<int64_t>& targets) {
+  const float m = detail::row_max(z, V);
+  const detail::RowSums sums = detail::row_sums(z, pf, V, m);
+  std::vector<float> top_val(static_cast<size_t>(k));
+  std::vector<int64_t> top_id(static_cast<size_t>(k));
+  detail::row_top_k(z, V, k, top_val.data(), top_id.data());
+  const double log_s = std::log(sums.s), lse = m + log_s;
   PositionStats out;
-  out.entropy = lse - a / s;
-  out.kl_to_final = std::max(0.0, c - (b - lse * spf));  // tiny negative values are float round-off
+  out.entropy = log_s - sums.a / sums.s;
+  out.kl_to_final = std::max(0.0, sum_p_logp - (sums.b - log_s * sum_p));  // tiny negative values are round-off
   for (int64_t i = 0; i < k; ++i) out.top.push_back({top_id[i], std::exp(top_val[i] - lse), top_val[i]});
-  for (size_t j = 0; j < n; ++j) {
-    TokenRank r{tracked[j], beat[j] + 1, std::exp(thresh[j] - lse)};
+  for (size_t j = 0; j <= targets.size(); ++j) {
+    const int64_t id = j == 0 ? final_top1 : targets[j - 1];
+    const float zt = z[id];
+    TokenRank r{id, detail::row_count_above(z, V, zt) + 1, std::exp(zt - lse)};
     if (j == 0) {
       out.final_top1 = r;
     } else {
@@ -211,29 +182,63 @@ PositionStats reduce_row(const float* z, const float* f, const float* pf, int64_
 
 }  // namespace
 
-LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tensor& final_logprobs,
-                        const std::vector<int64_t>& positions, const LensOptions& opts, const at::Tensor& final_probs) {
-  if (!logits.device().is_cpu() || logits.scalar_type() != at::kFloat)
-    return reduce_layer_tensor_ops(layer, logits, final_logprobs, positions, opts);
+FinalDist prepare_final(const at::Tensor& final_logits) {
+  FinalDist d;
+  at::Tensor z = final_logits.to(at::kFloat).contiguous();
+  const int64_t P = z.size(0), V = z.size(1);
+  d.top1.resize(P);
+  d.sum_p_logp.resize(P);
+  d.sum_p.resize(P);
+  if (!z.device().is_cpu()) {
+    d.logprobs = at::log_softmax(z, -1);
+    d.probs = d.logprobs.exp();
+    d.top1 = to_vec(d.logprobs.argmax(-1));
+    d.sum_p_logp = to_dvec((d.probs * d.logprobs).sum(-1, false, at::kDouble));
+    d.sum_p = to_dvec(d.probs.sum(-1, false, at::kDouble));
+    return d;
+  }
+  d.probs = at::empty_like(z);
+  const float* zp = z.data_ptr<float>();
+  float* pp = d.probs.data_ptr<float>();
+  at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const detail::RowSoftmax r = detail::row_softmax(zp + i * V, V, pp + i * V);
+      d.top1[i] = detail::row_find(zp + i * V, V, r.max);
+      d.sum_p_logp[i] = r.sum_p_logp;
+      d.sum_p[i] = r.sum_p;
+    }
+  });
+  return d;
+}
+
+LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const FinalDist& final,
+                        const std::vector<int64_t>& positions, const LensOptions& opts) {
+  if (!logits.device().is_cpu() || logits.scalar_type() != at::kFloat || !final.probs.device().is_cpu())
+    return reduce_layer_tensor_ops(layer, logits, final.logprobs.defined() ? final.logprobs : final.probs.log(),
+                                   positions, opts);
+  ScopedStage stage("lens_reduce");
   const int64_t P = logits.size(0), V = logits.size(1);
   const int64_t k = std::min(opts.top_k, V);
   at::Tensor z = logits.contiguous();
-  at::Tensor f = final_logprobs.to(at::kCPU, at::kFloat).contiguous();
-  at::Tensor pf = final_probs.defined() ? final_probs.to(at::kCPU, at::kFloat).contiguous() : f.exp();
   LayerStats out;
   out.layer = layer;
   out.name = lens_layer_hook(layer);
   out.positions.resize(P);
   const float* zp = z.data_ptr<float>();
-  const float* fp = f.data_ptr<float>();
-  const float* pp = pf.data_ptr<float>();
+  const float* pp = final.probs.data_ptr<float>();
   at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      out.positions[i] = reduce_row(zp + i * V, fp + i * V, pp + i * V, V, k, opts.targets);
+      out.positions[i] = reduce_row(zp + i * V, pp + i * V, V, k, final.top1[i], final.sum_p_logp[i], final.sum_p[i],
+                                    opts.targets);
       out.positions[i].pos = positions[i];
     }
   });
   return out;
+}
+
+LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tensor& final_logprobs,
+                        const std::vector<int64_t>& positions, const LensOptions& opts) {
+  return reduce_layer(layer, logits, prepare_final(final_logprobs), positions, opts);  // softmax(log p) = p
 }
 
 std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>& lenses, const std::vector<int64_t>& ids,
@@ -265,9 +270,16 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
     });
   }
   at::Tensor id_t = at::tensor(ids, at::kLong).unsqueeze(0);      // (1, T)
-  at::Tensor final_logits = model.forward(id_t, &hooks, pos_t)[0];  // (P, V)
-  at::Tensor final_logprobs = at::log_softmax(final_logits, -1);
-  at::Tensor final_probs = final_logprobs.exp();
+  at::Tensor final_logits;  // (P, V)
+  {
+    ScopedStage stage("forward");
+    final_logits = model.forward(id_t, &hooks, pos_t)[0];
+  }
+  FinalDist final;
+  {
+    ScopedStage stage("lens_prepare");
+    final = prepare_final(final_logits);
+  }
 
   // One forward pass serves every lens; each reduces the same captured residuals.
   std::vector<LensResult> results;
@@ -275,8 +287,15 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
     const Lens& lens = *lens_ptr;
     LensResult result;
     result.lens = lens.name();
-    at::Tensor last = lens.logits(cfg.n_layer, resid.at(cfg.n_layer));
-    result.final_max_abs_diff = (last - final_logits).abs_().max().item<double>();
+    at::Tensor last;
+    {
+      ScopedStage stage("lens_logits");
+      last = lens.logits(cfg.n_layer, resid.at(cfg.n_layer));
+    }
+    {
+      ScopedStage stage("lens_check");
+      result.final_max_abs_diff = (last - final_logits).abs_().max().item<double>();
+    }
     if (lens_ptr == lenses.back()) final_logits = at::Tensor();  // log-probs and probs carry the rest
     if (std::find(layers.begin(), layers.end(), cfg.n_layer) == layers.end()) last = at::Tensor();
     // The last layer's lens is the model's own computation; any difference beyond float32
@@ -301,11 +320,15 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
         chunk.push_back(layers[i]);
         chunk_resid.push_back(resid.at(layers[i]));
       }
-      at::Tensor logits = chunk.empty() ? at::Tensor() : lens.logits_many(chunk, chunk_resid);  // (n*P, V)
+      at::Tensor logits;  // (n*P, V)
+      if (!chunk.empty()) {
+        ScopedStage stage("lens_logits");
+        logits = lens.logits_many(chunk, chunk_resid);
+      }
       for (size_t i = start, j = 0; i < end; ++i) {
         const int64_t l = layers[i];
         at::Tensor layer_logits = l == cfg.n_layer ? last : logits.narrow(0, static_cast<int64_t>(j++) * P, P);
-        result.layers.push_back(reduce_layer(l, layer_logits, final_logprobs, positions, opts, final_probs));
+        result.layers.push_back(reduce_layer(l, layer_logits, final, positions, opts));
         if (opts.keep_logprobs) logprobs.push_back(at::log_softmax(layer_logits, -1).to(at::kCPU, at::kHalf));
       }
     }

@@ -49,6 +49,26 @@ TEST(Cli, RunPromptWritesValidJson) {
     }
 }
 
+TEST(Cli, TimingReportsStagesOnStderrAndInJson) {
+  LENS_REQUIRE_SHARED(stories());
+  Result r = run_lens_cli("run --model " + stories() + " --prompt 'Once upon a time' --json --timing");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.contains("timing")) << r.out;
+  for (const char* stage : {"load", "forward", "lens_prepare", "lens_logits", "lens_reduce", "json"}) {
+    ASSERT_TRUE(j["timing"].contains(stage)) << stage;
+    EXPECT_GE(j["timing"][stage].get<double>(), 0.0) << stage;
+    EXPECT_NE(r.err.find(std::string(" ") + stage + " "), std::string::npos) << r.err;
+  }
+  EXPECT_NE(r.err.find("timing: load "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" write "), std::string::npos) << r.err;  // after the JSON was made: stderr only
+  // Without the flag the document has no timing (outputs of identical runs stay identical).
+  Result plain = run_lens_cli("run --model " + stories() + " --prompt 'Once upon a time' --json");
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_FALSE(nlohmann::json::parse(plain.out).contains("timing"));
+  EXPECT_EQ(plain.err.find("timing:"), std::string::npos);
+}
+
 TEST(Cli, TableOnTerminal) {
   LENS_REQUIRE_SHARED(stories());
   Result r = run_lens_cli("run --model " + stories() + " --prompt 'Once upon a time' --positions last");

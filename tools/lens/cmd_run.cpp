@@ -17,6 +17,7 @@
 #include "lens/output.h"
 #include "lens/registry.h"
 #include "lens/runner.h"
+#include "lens/timing.h"
 #include "lens/tokenizer.h"
 #include "lens/tuned_lens.h"
 #include "util/atomic_file.h"
@@ -24,6 +25,20 @@
 namespace lens::cli {
 
 namespace {
+
+// Stages timed so far, in seconds: {"load": 0.02, "forward": 0.11, ...}.
+nlohmann::json timing_json() {
+  nlohmann::json t = nlohmann::json::object();
+  for (const auto& [stage, seconds] : stage_times().stages()) t[stage] = seconds;
+  return t;
+}
+
+void log_timing() {
+  std::string line = "timing:";
+  for (const auto& [stage, seconds] : stage_times().stages()) line += fmt::format(" {} {:.3f} s,", stage, seconds);
+  line.pop_back();
+  log(line);
+}
 
 struct RunOptions {
   std::string model;
@@ -42,6 +57,7 @@ struct RunOptions {
   std::string device = "cpu";
   bool no_special = false;
   bool quiet = false;
+  bool timing = false;
   bool attention = false;
   AttentionOptions attn;
   std::string attention_format = "auto";
@@ -64,6 +80,7 @@ void run_run(const RunOptions& o) {
   auto [resolved, model, tok] = load_model(o.model, o.dtype, o.device);
   const ModelConfig& cfg = model->config();
   const auto t1 = std::chrono::steady_clock::now();
+  stage_times().add("load", std::chrono::duration<double>(t1 - t0).count());
   log(fmt::format("loaded {} ({}, {} layers, d_model {}, {}) from {} in {:.2f} s", resolved.name, cfg.architecture,
                   cfg.n_layer, cfg.d_model, model->dtype_name(), resolved.path.string(),
                   std::chrono::duration<double>(t1 - t0).count()));
@@ -86,7 +103,9 @@ void run_run(const RunOptions& o) {
       throw UsageError("--attention, --view and --svg work on single prompts, not with --prompts");
     for (const auto& l : o.lenses)
       if (l != "logit") throw UsageError("--lens " + l + " works on single prompts; batches run the logit lens");
-    return run_batch(*model, tok.get(), resolved.name, lens_opts, !o.no_special, o.output, o.batch);
+    run_batch(*model, tok.get(), resolved.name, lens_opts, !o.no_special, o.output, o.batch);
+    if (o.timing) log_timing();
+    return;
   }
   if (o.batch.store_logprobs && o.output.empty()) throw UsageError("--store-logprobs needs -o FILE (the log-probs go next to it)");
   lens_opts.keep_logprobs = o.batch.store_logprobs;
@@ -119,7 +138,11 @@ void run_run(const RunOptions& o) {
     log(fmt::format("warning: last layer through the lens differs from the model's logits by {:.3g}",
                     doc.lenses.front().final_max_abs_diff));
 
-  nlohmann::json j = run_document_json(doc, namer);
+  nlohmann::json j;
+  {
+    ScopedStage stage("json");
+    j = run_document_json(doc, namer);
+  }
   if (doc.attention) {
     const auto& a = *doc.attention;
     const int64_t values = static_cast<int64_t>(a.layers.size() * a.heads.size()) * a.seq_len * a.seq_len;
@@ -138,18 +161,26 @@ void run_run(const RunOptions& o) {
   }
   if (!o.view.empty() || !o.svg.empty()) {
     write_view_files(j, std::filesystem::path(o.output.empty() ? o.view : o.output).parent_path(), o.view, o.svg);
-    if (o.output.empty() && !o.json) return;
+    if (o.output.empty() && !o.json) {
+      if (o.timing) log_timing();
+      return;
+    }
   }
   if (o.json || !o.output.empty()) {
     if (o.batch.store_logprobs) store_logprobs_sidecar(j, doc, o.output);
-    const std::string text = dump_json(j, o.json && o.output.empty() ? 2 : -1) + "\n";
-    if (!o.output.empty()) {
-      write_file_atomic(o.output, text);
-      log("wrote " + o.output);
+    if (o.timing) j["timing"] = timing_json();  // the stages so far: serialising and writing come after
+    std::string text;
+    {
+      ScopedStage stage("write");
+      text = dump_json(j, o.json && o.output.empty() ? 2 : -1) + "\n";
+      if (!o.output.empty()) write_file_atomic(o.output, text);
     }
+    if (!o.output.empty()) log("wrote " + o.output);
+    if (o.timing) log_timing();
     if (o.json && o.output.empty()) std::cout << text;
     return;
   }
+  if (o.timing) log_timing();
   for (const LensResult& r : doc.lenses) {
     if (doc.lenses.size() > 1) std::cout << r.lens << " lens:\n";
     std::cout << lens_table(doc, r, namer, terminal_width());
@@ -179,6 +210,8 @@ void setup_run(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print JSON on stdout instead of the table");
   cmd->add_option("-o,--output", o->output, "Write JSON to this file (atomically)");
   add_runtime_flags(cmd, o->threads, o->dtype, o->device, o->quiet);
+  cmd->add_flag("--timing", o->timing, "Report seconds per stage (load, forward, lens_logits, lens_reduce, json, write) "
+                                       "on stderr and as \"timing\" in the JSON");
   cmd->add_flag("--no-special", o->no_special, "Do not add special tokens (BOS) when tokenizing");
   cmd->add_option("--lens", o->lenses, "logit, tuned:DIR (a tuned lens directory) or both:DIR; repeatable");
   cmd->add_flag("--attention", o->attention, "Capture attention patterns and report attention sinks");

@@ -1,0 +1,45 @@
+// Vectorised loops over one row of V lens logits, used by reduce_layer (lens/lens.h). Each loop is
+// compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time (GCC target_clones), so one
+// binary runs everywhere and uses the wide units where they exist.
+#pragma once
+
+#include <cstdint>
+
+namespace lens::detail {
+
+/// Sums over v of one row, with x_v = z_v - z_max (z_max = max_v z_v, passed in), e_v = exp(x_v) and
+/// pf the final layer's probs:
+struct RowSums {
+  double s = 0;    // sum e
+  double a = 0;    // sum e x
+  double b = 0;    // sum pf x
+};
+
+/// max_v x_v.
+float row_max(const float* x, int64_t n);
+
+/// Index of the first v with x_v == value (n if none).
+int64_t row_find(const float* x, int64_t n, float value);
+
+/// How many v have x_v > threshold.
+int64_t row_count_above(const float* x, int64_t n, float threshold);
+
+/// The RowSums of z (lens logits) and pf (final probs) given z_max. exp is a
+/// polynomial with relative error below 2e-7 on [-87, 0] (float32 round-off); sums are float within
+/// blocks of 512 values and double across blocks.
+RowSums row_sums(const float* z, const float* pf, int64_t n, float z_max);
+
+/// softmax(z) written to p, and the pieces of its log: log p_v = z_v - max - log_s.
+struct RowSoftmax {
+  float max = 0;
+  double log_s = 0;       // log sum_v exp(z_v - max)
+  double sum_p = 0;       // sum_v p_v of the stored (float) p: 1 up to round-off
+  double sum_p_logp = 0;  // sum_v p_v log p_v (minus the entropy)
+};
+RowSoftmax row_softmax(const float* z, int64_t n, float* p);
+
+/// The k largest values of x, descending, with their indices (ties: lower index first). Blocks whose
+/// maximum cannot enter the current top-k are skipped after one vectorised max.
+void row_top_k(const float* x, int64_t n, int64_t k, float* top_val, int64_t* top_id);
+
+}  // namespace lens::detail
