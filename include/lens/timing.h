@@ -1,10 +1,11 @@
 // Wall-clock seconds per named stage of a run ("load", "forward", "lens_logits", "lens_reduce",
 // "json", "write"), accumulated process-wide. `lens run --timing` reports them; the benchmarks read
-// them to separate compute from process start-up. Not thread-safe: stages are timed on the calling
-// thread around work that may itself be parallel.
+// them to separate compute from process start-up. Stages timed on several threads at once (training
+// workers) add up their threads' times.
 #pragma once
 
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,11 +15,11 @@ namespace lens {
 class StageTimes {
  public:
   void add(const std::string& stage, double seconds);
-  void clear() { stages_.clear(); }
   /// Stages in the order they were first timed, with their summed seconds.
-  const std::vector<std::pair<std::string, double>>& stages() const { return stages_; }
+  std::vector<std::pair<std::string, double>> stages() const;
 
  private:
+  mutable std::mutex mutex_;
   std::vector<std::pair<std::string, double>> stages_;
 };
 

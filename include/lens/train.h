@@ -41,6 +41,9 @@ struct TrainOptions {
   int64_t steps = 250;
   int64_t tokens_per_step = 1 << 18;  // must be a multiple of the sequence length
   int64_t batch_size = 1;             // sequences per forward pass (gradients accumulate to a step)
+  int64_t workers = 0;                // micro-batches run side by side, one thread each; 0 = one per
+                                      // intra-op thread (at::get_num_threads()), at most the micro-batches
+                                      // of a step. The result depends on it only through float rounding.
   double lr = 1.0;                    // lr scale: the SGD step size is lr * (1 - momentum)
   double momentum = 0.9;
   double weight_decay = 1e-3;

@@ -10,41 +10,9 @@
 #include <cmath>
 #include <limits>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define LENS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define LENS_CLONES
-#endif
+#include "util/fast_exp.h"
 
 namespace lens::detail {
-
-namespace {
-
-// exp(x) for x in [-87, 0] (callers pass z - max z <= 0; below -87 the result is clamped to
-// exp(-87) ~ 1.6e-38, which no sum here can see). x = n ln2 + r with |r| <= ln2 / 2, exp(r) by its
-// Taylor series to r^7 (truncation error < 0.35^8 / 8! ~ 6e-9 relative), 2^n put into the exponent
-// bits. The rounding of n uses the 1.5 * 2^23 trick, which needs no SSE4.1 round instruction.
-inline float exp_nonpositive(float x) {
-  x = std::max(x, -87.0f);
-  const float kLog2e = 1.44269504088896341f;
-  const float kShift = 12582912.0f;          // 1.5 * 2^23
-  const float kLn2Hi = 0.693145751953125f;   // ln 2 split so that n * kLn2Hi is exact
-  const float kLn2Lo = 1.42860682030941723212e-6f;
-  const float n = (x * kLog2e + kShift) - kShift;
-  const float r = (x - n * kLn2Hi) - n * kLn2Lo;
-  float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return p * __builtin_bit_cast(float, bits);  // memcpy here keeps GCC 12 from vectorising
-}
-
-}  // namespace
 
 LENS_CLONES float row_max(const float* x, int64_t n) {
   float m = -std::numeric_limits<float>::infinity();
@@ -140,6 +108,34 @@ LENS_CLONES RowSoftmax row_softmax(const float* z, int64_t n, float* p) {
   out.sum_p = sum_p;
   out.sum_p_logp = sum_p_logp;
   return out;
+}
+
+LENS_CLONES double row_kl_grad(const float* z, const float* p, int64_t n, float coef, float* grad) {
+  const float m = row_max(z, n);
+  constexpr int64_t kBlock = 512;
+  double s = 0;
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t end = std::min(n, start + kBlock);
+    float bs = 0;
+#pragma omp simd reduction(+ : bs)
+    for (int64_t v = start; v < end; ++v) bs += exp_nonpositive(z[v] - m);
+    s += bs;
+  }
+  const float log_s = static_cast<float>(std::log(s));
+  const float scaled = coef;
+  double pz = 0;  // sum p (z - m - log s) = sum p log q
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t end = std::min(n, start + kBlock);
+    float bpz = 0;
+#pragma omp simd reduction(+ : bpz)
+    for (int64_t v = start; v < end; ++v) {
+      const float logq = (z[v] - m) - log_s;
+      grad[v] = scaled * (exp_nonpositive(logq) - p[v]);
+      bpz += p[v] * logq;
+    }
+    pz += bpz;
+  }
+  return pz;
 }
 
 LENS_CLONES void row_top_k(const float* x, int64_t n, int64_t k, float* top_val, int64_t* top_id) {

@@ -38,6 +38,11 @@ struct RowSoftmax {
 };
 RowSoftmax row_softmax(const float* z, int64_t n, float* p);
 
+/// Tuned-lens training: for one row of lens logits z against the final probs p, writes
+/// grad = coef * (softmax(z) - p) (the KL's gradient, scaled) and returns sum_v p_v log q_v with
+/// q = softmax(z), so that KL(p || q) = sum p log p - the result. Three reads of z, one of p.
+double row_kl_grad(const float* z, const float* p, int64_t n, float coef, float* grad);
+
 /// The k largest values of x, descending, with their indices (ties: lower index first). Blocks whose
 /// maximum cannot enter the current top-k are skipped after one vectorised max.
 void row_top_k(const float* x, int64_t n, int64_t k, float* top_val, int64_t* top_id);

@@ -16,6 +16,19 @@ namespace lens {
 /// y = x W^T + b with W possibly in a lower precision; x and y are float32.
 at::Tensor linear_f32(const at::Tensor& x, const LinearWeights& l);
 
+/// Softmax over the last dim of attention scores (..., T, T) in place, query i attending to keys
+/// j <= i (and i - j < window when window > 0); masked entries become 0. Rows are taken as query
+/// positions modulo T, so (B, Hkv, rep * T, T) scores of grouped heads work too. Contiguous float32
+/// CPU tensors only; one read and one write of each row.
+void causal_softmax_(at::Tensor& scores, int64_t window);
+
+/// softmax(q k^T, causal / window as above) v without materialising the scores: q (B, Hkv, rep*T,
+/// dh) already scaled, k and v (B, Hkv, T, dh); returns (B, Hkv, rep*T, dh). float32 CPU only.
+/// Per query row it costs ~4 dh flops per visible key in vector loops over keys, so it beats the
+/// two batched matmuls (which run at ~15-30 GFLOP/s for dh 8 here) for small head dims only;
+/// see AttentionImpl::forward for the cut-off.
+at::Tensor fused_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t window);
+
 class NormImpl : public torch::nn::Module {
  public:
   NormImpl(const ModelConfig& cfg, const NormWeights& w);

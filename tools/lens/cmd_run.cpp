@@ -33,13 +33,6 @@ nlohmann::json timing_json() {
   return t;
 }
 
-void log_timing() {
-  std::string line = "timing:";
-  for (const auto& [stage, seconds] : stage_times().stages()) line += fmt::format(" {} {:.3f} s,", stage, seconds);
-  line.pop_back();
-  log(line);
-}
-
 struct RunOptions {
   std::string model;
   std::string prompt;

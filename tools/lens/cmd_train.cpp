@@ -36,6 +36,7 @@ struct TrainCliOptions {
   std::string dtype = "auto";
   std::string device = "cpu";
   bool quiet = false;
+  bool timing = false;
 };
 
 std::string format_eta(double s) {
@@ -96,6 +97,7 @@ void run_train(TrainCliOptions o) {
   };
   TrainResult r = train_tuned_lens(*model, lens, train.sequences, o.train, on_progress);
   if (r.start_step > 0) log(fmt::format("resumed from step {}", r.start_step));
+  if (o.timing) log_timing();
   log(fmt::format("trained steps {}..{} on {} tokens in {:.2f} s ({:.0f} tokens/s)", r.start_step + 1, r.steps_done,
                   r.tokens, r.seconds, r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0));
   if (!r.finished) {
@@ -135,6 +137,11 @@ void setup_train(CLI::App& app) {
   cmd->add_option("--batch-size", o->train.batch_size, "Sequences per forward pass; gradients accumulate to a step")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
+  cmd->add_option("--workers", o->train.workers,
+                  "Micro-batches trained side by side, one thread each (0: one per --threads, at most the "
+                  "micro-batches per step); results differ only by float rounding")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_flag("--timing", o->timing, "Report seconds per training stage (summed over workers) on stderr");
   cmd->add_option("--lr", o->train.lr, "Learning-rate scale: SGD step size is lr * (1 - momentum)")->capture_default_str();
   cmd->add_option("--momentum", o->train.momentum, "Nesterov momentum")->capture_default_str();
   cmd->add_option("--weight-decay", o->train.weight_decay, "Weight decay (toward the identity map)")->capture_default_str();

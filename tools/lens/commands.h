@@ -54,6 +54,8 @@ int terminal_width();
 /// Logs a line on stderr unless --quiet.
 void log(const std::string& line);
 void set_quiet(bool quiet);
+/// "timing: load 0.020 s, forward 0.110 s, ..." (the process-wide stage times) on stderr.
+void log_timing();
 bool is_quiet();
 
 }  // namespace lens::cli

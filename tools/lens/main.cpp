@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <ATen/Parallel.h>
+#include <fmt/format.h>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
 #include "commands.h"
 #include "lens/error.h"
+#include "lens/timing.h"
 
 namespace lens::cli {
 
@@ -21,6 +23,13 @@ void set_quiet(bool quiet) { g_quiet = quiet; }
 bool is_quiet() { return g_quiet; }
 void log(const std::string& line) {
   if (!g_quiet) std::cerr << line << std::endl;
+}
+
+void log_timing() {
+  std::string line = "timing:";
+  for (const auto& [stage, seconds] : stage_times().stages()) line += fmt::format(" {} {:.3f} s,", stage, seconds);
+  line.pop_back();
+  log(line);
 }
 
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag) {
