@@ -3,7 +3,8 @@
 # model loading and tokenization excluded) on stories260K with TinyStories, then, back to back on the
 # same machine state, the tuned-lens package (tests/tuned_lens_ref/bench_train_ref.py) on the same
 # config: seq_len 256, micro-batches of 8 sequences, 4096 tokens per step, package optimizer defaults.
-# Then a few other batch sizes for lens alone. Not part of the test run.
+# Then a few other batch sizes for lens alone. Not part of the test run. lens runs with its default
+# --workers (one micro-batch per thread).
 # Usage: bench/bench_train.sh [build dir] [thread counts, default "2"; e.g. "2 1"] [python with tuned-lens,
 #        default .venv-tl/bin/python]
 # Environment is passed through: OMP_WAIT_POLICY=PASSIVE (or GOMP_SPINCOUNT) changes both sides a lot
