@@ -31,6 +31,8 @@ PERF_MD_RATES = {"float32": 218.0, "bfloat16": 840.0}
 LENS_CANDIDATES = ["build/bin/lens", "build/lens", "build/tools/lens/lens", "build/tools/lens"]
 EMBEDDING_SUFFIXES = ("wte.weight", "wpe.weight", "embed_tokens.weight", "lm_head.weight", "embed_in.weight",
                       "embed_out.weight", "word_embeddings.weight")
+# `lens run --timing` stages that make up the model and lens computation (the rest: load, json, write).
+COMPUTE_STAGES = ("forward", "lens_prepare", "lens_logits", "lens_check", "lens_reduce")
 ST_DTYPE_NAMES = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
@@ -163,10 +165,11 @@ def bench_one(args, info, dtype, T, rng):
     fd, out_json = tempfile.mkstemp(prefix="lens-bench-", suffix=".json")
     os.close(fd)
     cmd = [args.lens, "run", "--model", info["dir"], "--token-ids", ",".join(map(str, ids)),
-           "--threads", str(args.threads), "--dtype", dtype, "--positions", "all", "--json", "-o", out_json]
+           "--threads", str(args.threads), "--dtype", dtype, "--positions", "all", "--json", "-o", out_json,
+           "--timing"]
     cmd += args.lens_arg
     res["command"] = " ".join(cmd[:5]) + f" <{T} ids> " + " ".join(cmd[6:])
-    walls, rsss = [], []
+    walls, rsss, computes = [], [], []
     try:
         for i in range(args.warmup + args.repeats):
             if os.path.exists(out_json):
@@ -181,15 +184,20 @@ def bench_one(args, info, dtype, T, rng):
             if i >= args.warmup:
                 walls.append(wall)
                 rsss.append(rss)
-            if i == args.warmup + args.repeats - 1:  # keep the last run's output fields
                 try:
-                    res.update(read_lens_json(out_json))
+                    fields = read_lens_json(out_json)
+                    timing = fields.get("timing") or {}
+                    if all(k in timing for k in COMPUTE_STAGES):
+                        computes.append(sum(timing[k] for k in COMPUTE_STAGES))
+                    if i == args.warmup + args.repeats - 1:  # keep the last run's output fields
+                        res.update(fields)
                 except (OSError, ValueError, IndexError, KeyError) as e:
                     res["json_error"] = f"cannot read lens output {out_json}: {e}"
     finally:
         if os.path.exists(out_json):
             os.unlink(out_json)
     res["wall_s"] = walls
+    res["compute_s"] = computes
     res["peak_rss_bytes"] = rsss
     if walls:
         flops = lens_flops(info, T)
@@ -206,6 +214,10 @@ def bench_one(args, info, dtype, T, rng):
             "peak_rss_max_bytes": max(rsss),
             "rss_over_weights": max(rsss) / info["weight_bytes"],
         })
+        if computes:  # forward + lens stages from `lens run --timing`: no process start-up, loading or JSON
+            cmed = statistics.median(computes)
+            res.update({"compute_median_s": cmed, "compute_gflops_per_s": flops / cmed / 1e9,
+                        "compute_fraction_of_rate": flops / cmed / 1e9 / rate if rate else None})
         esize = DTYPE_BYTES.get(dtype)
         if esize:  # weights converted to the run dtype (differs from the file when --dtype converts)
             res["rss_over_weights_in_run_dtype"] = max(rsss) / (info["n_params"] * esize)
@@ -248,21 +260,24 @@ def fmt(v, spec, missing="-"):
 
 
 def markdown_table(results):
-    lines = ["| model | dtype | T | wall median s | GFLOP/s | % of rate | peak RSS GiB | RSS/weights | final_check |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| model | dtype | T | wall median s | GFLOP/s | % of rate | compute s | compute GFLOP/s | compute % of rate "
+             "| peak RSS GiB | RSS/weights | final_check |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         if "wall_median_s" not in r:
             err = r.get("error", "no runs").replace("|", "/").replace("\n", " ")[:120]
-            lines.append(f"| {r['model']} | {r['dtype']} | {r['T']} | FAILED: {err} | | | | | |")
+            lines.append(f"| {r['model']} | {r['dtype']} | {r['T']} | FAILED: {err} | | | | | | | | |")
             continue
         fc = r.get("final_check")
         fc_s = "-" if not isinstance(fc, dict) else (
             ("ok" if fc.get("ok") else "FAIL") + (f" ({fc['max_abs_diff']:.2g})" if "max_abs_diff" in fc else ""))
         frac = r.get("fraction_of_rate")
+        cfrac = r.get("compute_fraction_of_rate")
         lines.append(
             f"| {r['model']} | {r['dtype']} | {r['T']} | {r['wall_median_s']:.3f} | {r['gflops_per_s']:.1f} | "
-            f"{fmt(None if frac is None else 100 * frac, '.1f')} | {r['peak_rss_max_bytes'] / 2**30:.2f} | "
-            f"{r['rss_over_weights']:.2f} | {fc_s} |")
+            f"{fmt(None if frac is None else 100 * frac, '.1f')} | {fmt(r.get('compute_median_s'), '.3f')} | "
+            f"{fmt(r.get('compute_gflops_per_s'), '.1f')} | {fmt(None if cfrac is None else 100 * cfrac, '.1f')} | "
+            f"{r['peak_rss_max_bytes'] / 2**30:.2f} | {r['rss_over_weights']:.2f} | {fc_s} |")
     return "\n".join(lines)
 
 
@@ -348,6 +363,8 @@ def main():
             if "gflops_per_s" in r and rate:
                 r["matmul_rate_gflops"] = rate
                 r["fraction_of_rate"] = r["gflops_per_s"] / rate
+                if "compute_gflops_per_s" in r:
+                    r["compute_fraction_of_rate"] = r["compute_gflops_per_s"] / rate
         rate_info = {"source": f"measured ({args.python}, torch {after['torch']}, {after['threads']} threads; "
                                "mean of before and after)",
                      "gflops": {k: args.rates[k] for k in PERF_MD_RATES},

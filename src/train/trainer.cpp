@@ -293,7 +293,9 @@ TrainResult train_tuned_lens(Model& model, TunedLens& lens, const at::Tensor& se
   // micro-batch, whose small operations parallelise poorly.
   const int64_t n_micro = (per_step + o.batch_size - 1) / o.batch_size;
   const int threads_before = at::get_num_threads();
-  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(o.workers > 0 ? o.workers : threads_before, n_micro));
+  // On a GPU one thread keeps the device busy; CPU threads are the resource workers share out.
+  const int64_t wanted = o.workers > 0 ? o.workers : model.device().is_cpu() ? threads_before : 1;
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(wanted, n_micro));
   std::vector<std::unique_ptr<TunedLens>> worker_lens;
   std::vector<std::vector<at::Tensor>> worker_params;
   if (workers > 1) {
