@@ -5,8 +5,8 @@
 #include "lens/train.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/core/InferenceMode.h>
-#include <torch/csrc/autograd/grad_mode.h>
 
 #include <chrono>
 #include <cmath>
@@ -220,7 +220,7 @@ int64_t load_checkpoint(const TrainOptions& o, Optim& opt, const nlohmann::json&
   const fs::path file = checkpoint_dir(o) / j["file"].get<std::string>();
   std::map<std::string, at::Tensor> saved;
   for (auto& kv : load_tensor_dict(file)) saved[kv.first] = kv.second;
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (size_t i = 0; i < opt.params.size(); ++i) {
     auto it = saved.find(opt.names[i]);
     if (it == saved.end() || it->second.sizes() != opt.params[i].sizes())
@@ -389,7 +389,7 @@ TrainResult train_tuned_lens(Model& model, TunedLens& lens, const at::Tensor& se
       at::set_num_threads(threads_before);
       for (auto& e : errors)
         if (e) std::rethrow_exception(e);
-      torch::NoGradGuard no_grad;
+      at::NoGradGuard no_grad;
       for (size_t i = 0; i < opt.params.size(); ++i) {
         at::Tensor sum = worker_params[0][i].grad().clone();
         for (int64_t w = 1; w < workers; ++w) sum.add_(worker_params[static_cast<size_t>(w)][i].grad());
@@ -408,7 +408,7 @@ TrainResult train_tuned_lens(Model& model, TunedLens& lens, const at::Tensor& se
     double grad_norm = 0;
     {
       ScopedStage stage("train_optimizer");
-      torch::NoGradGuard no_grad;
+      at::NoGradGuard no_grad;
       double sq = 0;
       for (auto& p : opt.params) sq += p.grad().to(at::kDouble).pow(2).sum().item<double>();
       grad_norm = std::sqrt(sq);
