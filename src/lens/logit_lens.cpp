@@ -275,65 +275,91 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
     ScopedStage stage("forward");
     final_logits = model.forward(id_t, &hooks, pos_t)[0];
   }
-  FinalDist final;
-  {
-    ScopedStage stage("lens_prepare");
-    final = prepare_final(final_logits);
-  }
 
-  // One forward pass serves every lens; each reduces the same captured residuals.
-  std::vector<LensResult> results;
-  for (const Lens* lens_ptr : lenses) {
-    const Lens& lens = *lens_ptr;
-    LensResult result;
-    result.lens = lens.name();
-    at::Tensor last;
-    {
-      ScopedStage stage("lens_logits");
-      last = lens.logits(cfg.n_layer, resid.at(cfg.n_layer));
-    }
-    {
-      ScopedStage stage("lens_check");
-      result.final_max_abs_diff = (last - final_logits).abs_().max().item<double>();
-    }
-    if (lens_ptr == lenses.back()) final_logits = at::Tensor();  // log-probs and probs carry the rest
-    if (std::find(layers.begin(), layers.end(), cfg.n_layer) == layers.end()) last = at::Tensor();
+  // Positions go through the lenses in blocks of at most opts.block_bytes of logits per layer, and the
+  // layers of a block in chunks of at most kChunkBytes: memory beyond the model stays bounded for any
+  // prompt length (the (P, V) final logits aside), while few positions still get every layer in one
+  // product, which reads the unembedding once (it dominates with few positions).
+  constexpr int64_t kChunkBytes = 64ll << 20;
+  const int64_t P = static_cast<int64_t>(positions.size());
+  const int64_t V = cfg.vocab_size;
+  const int64_t block = std::max<int64_t>(1, std::min<int64_t>(P, opts.block_bytes / (V * 4)));
+  const bool lens_last = std::find(layers.begin(), layers.end(), cfg.n_layer) != layers.end();
+
+  std::vector<LensResult> results(lenses.size());
+  for (size_t k = 0; k < lenses.size(); ++k) {
+    results[k].lens = lenses[k]->name();
     // The last layer's lens is the model's own computation; any difference beyond float32
     // round-off means a hook captured the wrong tensor.
-    result.final_tolerance = 1e-4;
-    result.final_ok = result.final_max_abs_diff <= result.final_tolerance;
+    results[k].final_tolerance = 1e-4;
+    for (int64_t l : layers) {
+      LayerStats ls;
+      ls.layer = l;
+      ls.name = lens_layer_hook(l);
+      results[k].layers.push_back(std::move(ls));
+    }
+  }
+  std::vector<std::vector<std::vector<at::Tensor>>> logprobs(  // per lens, per layer: (n, V) float16 blocks
+      lenses.size(), std::vector<std::vector<at::Tensor>>(layers.size()));
 
-    // Layers go through the lens in chunks of at most kChunkBytes of logits: few enough matmuls to
-    // read the unembedding rarely (it dominates with few positions), never all layers at once.
-    // 64 MiB keeps peak memory near the weights (1.1B model, 512 positions: +0.3 GiB) while still
-    // batching every layer into one product when only a few positions are asked for.
-    constexpr int64_t kChunkBytes = 64ll << 20;
-    std::vector<at::Tensor> logprobs;
-    const int64_t P = static_cast<int64_t>(positions.size());
-    const int64_t per_chunk = std::max<int64_t>(1, kChunkBytes / (P * cfg.vocab_size * 4));
-    for (size_t start = 0; start < layers.size(); start += per_chunk) {
-      const size_t end = std::min(layers.size(), start + static_cast<size_t>(per_chunk));
-      std::vector<int64_t> chunk;
-      std::vector<at::Tensor> chunk_resid;
-      for (size_t i = start; i < end; ++i) {
-        if (layers[i] == cfg.n_layer) continue;  // already computed for the check
-        chunk.push_back(layers[i]);
-        chunk_resid.push_back(resid.at(layers[i]));
-      }
-      at::Tensor logits;  // (n*P, V)
-      if (!chunk.empty()) {
+  for (int64_t p0 = 0; p0 < P; p0 += block) {
+    const int64_t n = std::min(block, P - p0);
+    const std::vector<int64_t> block_pos(positions.begin() + p0, positions.begin() + p0 + n);
+    const at::Tensor block_final = final_logits.narrow(0, p0, n);  // (n, V)
+    FinalDist final;
+    {
+      ScopedStage stage("lens_prepare");
+      final = prepare_final(block_final);
+    }
+    // One forward pass serves every lens; each reduces the same captured residuals.
+    for (size_t k = 0; k < lenses.size(); ++k) {
+      const Lens& lens = *lenses[k];
+      LensResult& result = results[k];
+      at::Tensor last;  // (n, V)
+      {
         ScopedStage stage("lens_logits");
-        logits = lens.logits_many(chunk, chunk_resid);
+        last = lens.logits(cfg.n_layer, resid.at(cfg.n_layer).narrow(0, p0, n));
       }
-      for (size_t i = start, j = 0; i < end; ++i) {
-        const int64_t l = layers[i];
-        at::Tensor layer_logits = l == cfg.n_layer ? last : logits.narrow(0, static_cast<int64_t>(j++) * P, P);
-        result.layers.push_back(reduce_layer(l, layer_logits, final, positions, opts));
-        if (opts.keep_logprobs) logprobs.push_back(at::log_softmax(layer_logits, -1).to(at::kCPU, at::kHalf));
+      {
+        ScopedStage stage("lens_check");
+        result.final_max_abs_diff =
+            std::max(result.final_max_abs_diff, (last - block_final).abs_().max().item<double>());
+      }
+      if (!lens_last) last = at::Tensor();
+      const int64_t per_chunk = std::max<int64_t>(1, kChunkBytes / (n * V * 4));
+      for (size_t start = 0; start < layers.size(); start += static_cast<size_t>(per_chunk)) {
+        const size_t end = std::min(layers.size(), start + static_cast<size_t>(per_chunk));
+        std::vector<int64_t> chunk;
+        std::vector<at::Tensor> chunk_resid;
+        for (size_t i = start; i < end; ++i) {
+          if (layers[i] == cfg.n_layer) continue;  // already computed for the check
+          chunk.push_back(layers[i]);
+          chunk_resid.push_back(resid.at(layers[i]).narrow(0, p0, n));
+        }
+        at::Tensor logits;  // (chunk * n, V)
+        if (!chunk.empty()) {
+          ScopedStage stage("lens_logits");
+          logits = lens.logits_many(chunk, chunk_resid);
+        }
+        for (size_t i = start, j = 0; i < end; ++i) {
+          const int64_t l = layers[i];
+          at::Tensor layer_logits = l == cfg.n_layer ? last : logits.narrow(0, static_cast<int64_t>(j++) * n, n);
+          LayerStats stats = reduce_layer(l, layer_logits, final, block_pos, opts);
+          auto& out = result.layers[i].positions;
+          out.insert(out.end(), std::make_move_iterator(stats.positions.begin()),
+                     std::make_move_iterator(stats.positions.end()));
+          if (opts.keep_logprobs) logprobs[k][i].push_back(at::log_softmax(layer_logits, -1).to(at::kCPU, at::kHalf));
+        }
       }
     }
-    if (opts.keep_logprobs) result.logprobs = at::stack(logprobs);  // (L, P, V)
-    results.push_back(std::move(result));
+  }
+  for (size_t k = 0; k < lenses.size(); ++k) {
+    results[k].final_ok = results[k].final_max_abs_diff <= results[k].final_tolerance;
+    if (opts.keep_logprobs) {
+      std::vector<at::Tensor> per_layer;
+      for (auto& blocks : logprobs[k]) per_layer.push_back(at::cat(blocks, 0));  // (P, V)
+      results[k].logprobs = at::stack(per_layer);                                 // (L, P, V)
+    }
   }
   return results;
 }

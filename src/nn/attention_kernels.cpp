@@ -63,21 +63,11 @@ __attribute__((always_inline)) inline float hmax(VecF v) {
   return t;
 }
 
-// detail::exp_nonpositive on a vector (same steps; see util/fast_exp.h).
+// detail::exp_nonpositive on a vector (see util/fast_exp.h).
 __attribute__((always_inline)) inline VecF exp_nonpositive(VecF x) {
   const VecF lowest = VecF{} - 87.0f;
-  x = x < lowest ? lowest : x;
-  const float kShift = 12582912.0f;
-  const VecF n = (x * 1.44269504088896341f + kShift) - kShift;
-  const VecF r = (x - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
-  VecF p = VecF{} + 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  VecF n;
+  const VecF p = detail::exp_parts(x < lowest ? lowest : x, n);
   const VecI bits = (__builtin_convertvector(n, VecI) + 127) << 23;
   VecF scale;
   std::memcpy(&scale, &bits, sizeof scale);

@@ -20,22 +20,30 @@ namespace lens::detail {
 // into the exponent bits. Measured against double exp on [-80, 0] in steps of 1e-4: worst relative
 // error 1.0e-7. The rounding of n uses the 1.5 * 2^23 trick, which needs no SSE4.1 round
 // instruction.
-inline float exp_nonpositive(float x) {
-  x = std::max(x, -87.0f);
+//
+// exp_parts does the range reduction and the polynomial for a float or a GCC float vector type
+// (attention_kernels.cpp); the callers put 2^n into the exponent bits their own way.
+template <typename F>
+inline F exp_parts(F x, F& n) {
   const float kLog2e = 1.44269504088896341f;
   const float kShift = 12582912.0f;          // 1.5 * 2^23
   const float kLn2Hi = 0.693145751953125f;   // ln 2 split so that n * kLn2Hi is exact
   const float kLn2Lo = 1.42860682030941723212e-6f;
-  const float n = (x * kLog2e + kShift) - kShift;
-  const float r = (x - n * kLn2Hi) - n * kLn2Lo;
-  float p = 1.0f / 5040;
+  n = (x * kLog2e + kShift) - kShift;
+  const F r = (x - n * kLn2Hi) - n * kLn2Lo;
+  F p = r * 0.0f + 1.0f / 5040;
   p = p * r + 1.0f / 720;
   p = p * r + 1.0f / 120;
   p = p * r + 1.0f / 24;
   p = p * r + 1.0f / 6;
   p = p * r + 0.5f;
   p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  return p * r + 1.0f;
+}
+
+inline float exp_nonpositive(float x) {
+  float n;
+  const float p = exp_parts(std::max(x, -87.0f), n);
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   return p * __builtin_bit_cast(float, bits);  // memcpy here keeps GCC 12 from vectorising
 }

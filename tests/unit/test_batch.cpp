@@ -70,5 +70,35 @@ TEST(Batch, RunLensBatchEqualsOneByOne) {
   }
 }
 
+// run_lenses takes positions in blocks (LensOptions::block_bytes) to bound memory on long prompts:
+// blocks of 3 positions must give what one block of all positions gives, for both lenses of a run,
+// up to the float32 round-off of products with fewer rows (same tolerance as above).
+TEST(Batch, PositionBlocksEqualOneBlock) {
+  auto model = Model::load(test::fixtures_dir() / "tiny-llama");
+  LogitLens a(*model), b(*model);
+  const int64_t V = model->config().vocab_size;
+  std::vector<int64_t> ids;
+  for (int t = 0; t < 11; ++t) ids.push_back((t * 37 + 5) % V);
+  LensOptions whole;
+  whole.top_k = 3;
+  whole.targets = {7};
+  whole.keep_logprobs = true;
+  LensOptions blocked = whole;
+  blocked.block_bytes = 3 * V * 4;  // 3 positions per block: blocks of 3, 3, 3, 2
+  const auto one = run_lenses(*model, {&a, &b}, ids, whole);
+  const auto many = run_lenses(*model, {&a, &b}, ids, blocked);
+  ASSERT_EQ(one.size(), 2u);
+  ASSERT_EQ(many.size(), 2u);
+  double max_diff = 0;
+  for (size_t k = 0; k < 2; ++k) {
+    expect_same(one[k], many[k], max_diff);
+    EXPECT_EQ(many[k].layers.front().positions.size(), ids.size());
+    EXPECT_EQ(many[k].logprobs.size(1), static_cast<int64_t>(ids.size()));
+    EXPECT_NEAR(one[k].final_max_abs_diff, many[k].final_max_abs_diff, 1e-6);
+  }
+  std::cout << "position blocks of 3 vs one block: max |diff| " << max_diff << std::endl;
+  EXPECT_LT(max_diff, 1e-5);
+}
+
 }  // namespace
 }  // namespace lens
