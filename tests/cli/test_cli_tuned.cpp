@@ -98,6 +98,21 @@ TEST_F(CliTuned, ResumeEqualsUninterruptedRun) {
   EXPECT_TRUE(same_params(dir_ / "full", dir_ / "split"));
 }
 
+// Two worker threads (2 micro-batches of 8 per step here): the same seed gives the same lens, a
+// resumed run equals an uninterrupted one, and --timing reports the training stages.
+TEST_F(CliTuned, WorkersAreDeterministicAndResume) {
+  Result a = run_lens_cli(train_args(dir_ / "w2a", "--workers 2 --timing").replace(0, 9, "train "));  // not -q
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_NE(a.err.find("timing: train_forward "), std::string::npos) << a.err;
+  ASSERT_EQ(run_lens_cli(train_args(dir_ / "w2b", "--workers 2")).code, 0);
+  EXPECT_TRUE(same_params(dir_ / "w2a", dir_ / "w2b"));
+  ASSERT_EQ(run_lens_cli(train_args(dir_ / "w2s", "--workers 2 --checkpoint-every 1 --stop-after 2")).code, 0);
+  Result resumed = run_lens_cli(train_args(dir_ / "w2s", "--workers 2 --resume"));
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_TRUE(same_params(dir_ / "w2a", dir_ / "w2s"));
+  EXPECT_EQ(run_lens_cli(train_args(dir_ / "bad", "--workers -1")).code, 2);
+}
+
 TEST_F(CliTuned, TrainRejectsBadInput) {
   const fs::path out = dir_ / "bad";
   Result r = run_lens_cli("train -q --model " + model_ + " --data " + (dir_ / "missing.txt").string() + " -o " + out.string());
