@@ -34,8 +34,13 @@ std::pair<double, at::Tensor> lens_loss_grad(const at::Tensor& logits, const at:
 
 /// lens_loss_grad for G layers at once: `logits` (G, B, T, V) against one `target`; returns each
 /// layer's loss and `scale` times the gradient (G, B, T, V) of each layer's loss w.r.t. its logits.
+/// With `overwrite_logits`, float32 CPU logits (KL loss) receive the gradient in their own storage
+/// (returned as a view of it) instead of a new tensor: the trainer no longer needs their values, and
+/// writing 16 MB of fresh pages per micro-batch cost more than the loss itself. Autograd still
+/// checks that no backward function saved them (version counter).
 std::pair<std::vector<double>, at::Tensor> lens_loss_grad_layers(const at::Tensor& logits, const at::Tensor& target,
-                                                                  LensLoss kind, double scale = 1.0);
+                                                                  LensLoss kind, double scale = 1.0,
+                                                                  bool overwrite_logits = false);
 
 struct TrainOptions {
   int64_t steps = 250;

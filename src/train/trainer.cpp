@@ -48,12 +48,12 @@ namespace {
 // a full pass over the (G, B, T, V) logits. The per-row sums are float within blocks of 512 values
 // and double across them.
 std::pair<std::vector<double>, at::Tensor> kl_loss_grad_fused(const at::Tensor& z, const at::Tensor& target,
-                                                              double scale) {
+                                                              double scale, bool overwrite) {
   const int64_t G = z.size(0), V = z.size(3);
   const int64_t rows = z.numel() / V / G;  // B * T
   at::Tensor p = target.exp().contiguous();                                               // (B, T, V)
   const at::Tensor p_logp = (p * target).sum(-1, false, at::kDouble).reshape({-1}).contiguous();  // (B*T)
-  at::Tensor grad = at::empty_like(z);                                                    // (G, B, T, V)
+  at::Tensor grad = overwrite ? z : at::empty_like(z);  // (G, B, T, V); row_kl_grad reads z[v] before writing grad[v]
   std::vector<double> row_loss(static_cast<size_t>(G * rows));
   const float* zp = z.data_ptr<float>();
   const float* pp = p.data_ptr<float>();
@@ -78,11 +78,12 @@ std::pair<std::vector<double>, at::Tensor> kl_loss_grad_fused(const at::Tensor& 
 }  // namespace
 
 std::pair<std::vector<double>, at::Tensor> lens_loss_grad_layers(const at::Tensor& logits, const at::Tensor& target,
-                                                                  LensLoss kind, double scale) {
+                                                                  LensLoss kind, double scale, bool overwrite_logits) {
   TORCH_CHECK(logits.dim() == 4, "lens_loss_grad_layers: logits must be (G, B, T, V)");
   if (kind == LensLoss::kKL && logits.device().is_cpu() && logits.scalar_type() == at::kFloat &&
       target.scalar_type() == at::kFloat)
-    return kl_loss_grad_fused(logits.detach().contiguous(), target.contiguous(), scale);
+    return kl_loss_grad_fused(logits.detach().contiguous(), target.contiguous(), scale,
+                              overwrite_logits && logits.is_contiguous());
   const int64_t G = logits.size(0), B = logits.size(1), T = logits.size(2);
   at::Tensor z = logits.detach();
   at::Tensor logq = at::log_softmax(z, -1);  // (G, B, T, V)
@@ -349,7 +350,7 @@ TrainResult train_tuned_lens(Model& model, TunedLens& lens, const at::Tensor& se
       std::pair<std::vector<double>, at::Tensor> loss_grad;
       {
         ScopedStage stage("train_loss_grad");
-        loss_grad = lens_loss_grad_layers(logits.view({G, B, T, -1}), target, o.loss, weight);
+        loss_grad = lens_loss_grad_layers(logits.view({G, B, T, -1}), target, o.loss, weight, /*overwrite_logits=*/true);
       }
       ScopedStage stage("train_backward");
       logits.backward(loss_grad.second.view(logits.sizes()));

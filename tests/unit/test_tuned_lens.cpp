@@ -211,6 +211,12 @@ TEST(TunedLens, FusedFloatKlGradientMatchesDouble) {
             << ")\n";
   EXPECT_LT(diff, 1e-6 * gmax);
   EXPECT_GT(gmax, 1e-4);
+  // overwrite_logits: the same loss and gradient, written into the logits' own storage.
+  at::Tensor scratch = logits.clone();
+  auto in_place = lens_loss_grad_layers(scratch, target, LensLoss::kKL, 0.5, /*overwrite_logits=*/true);
+  EXPECT_EQ(in_place.second.data_ptr(), scratch.data_ptr());
+  EXPECT_TRUE(in_place.second.equal(fused.second));
+  for (size_t g = 0; g < 3; ++g) EXPECT_EQ(in_place.first[g], fused.first[g]);
 }
 
 TEST_F(TunedLensFiles, SaveLoadRoundTrip) {
