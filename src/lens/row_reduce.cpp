@@ -38,32 +38,36 @@ namespace {
 
 // One block of row_sums in float lanes (GCC does not vectorise this loop with double accumulators
 // fed by float products); x = z - z_max, so the sums stay small and well conditioned.
-inline void block_sums(const float* z, const float* pf, int64_t n, float z_max, float* out) {
-  float s = 0, a = 0, b = 0;
+inline void block_sums(const float* z, const float* pf, int64_t n, float z_max, float* sa, double* sb) {
+  float s = 0, a = 0;
+  double b = 0;  // a float32 x float32 product is exact in double: b feeds the KL's cancelling difference
 #pragma omp simd reduction(+ : s, a, b)
   for (int64_t v = 0; v < n; ++v) {
     const float x = z[v] - z_max;
     const float e = exp_nonpositive(x);
     s += e;
     a += e * x;
-    b += pf[v] * x;
+    b += static_cast<double>(pf[v]) * static_cast<double>(x);
   }
-  out[0] = s, out[1] = a, out[2] = b;
+  sa[0] = s;
+  sa[1] = a;
+  *sb = b;
 }
 
 }  // namespace
 
 LENS_CLONES RowSums row_sums(const float* z, const float* pf, int64_t n, float z_max) {
-  // Float sums over blocks of kBlock values (16 lanes x 32 terms each), then double across blocks:
-  // the float part adds ~1e-7 relative error, the same as the float32 logits carry.
+  // s and a: float sums over blocks of kBlock values (16 lanes x 32 terms each), then double across
+  // blocks (~1e-7 relative, the precision of float32 logits; entropy is their ratio). b in double.
   constexpr int64_t kBlock = 512;
   RowSums out;
-  float part[3];
   for (int64_t start = 0; start < n; start += kBlock) {
-    block_sums(z + start, pf + start, std::min(kBlock, n - start), z_max, part);
-    out.s += part[0];
-    out.a += part[1];
-    out.b += part[2];
+    float sa[2];
+    double sb;
+    block_sums(z + start, pf + start, std::min(kBlock, n - start), z_max, sa, &sb);
+    out.s += sa[0];
+    out.a += sa[1];
+    out.b += sb;
   }
   return out;
 }
@@ -93,14 +97,14 @@ LENS_CLONES RowSoftmax row_softmax(const float* z, int64_t n, float* p) {
   double sum_p = 0, sum_p_logp = 0;
   for (int64_t start = 0; start < n; start += kBlock) {
     const int64_t end = std::min(n, start + kBlock);
-    float bp = 0, bpl = 0;
+    double bp = 0, bpl = 0;  // in double, as RowSums::b, with which sum_p_logp cancels in the KL
 #pragma omp simd reduction(+ : bp, bpl)
     for (int64_t v = start; v < end; ++v) {
       const float logp = (z[v] - out.max) - log_s;
       const float pv = exp_nonpositive(logp);
       p[v] = pv;
       bp += pv;
-      bpl += pv * logp;
+      bpl += static_cast<double>(pv) * static_cast<double>(logp);
     }
     sum_p += bp;
     sum_p_logp += bpl;

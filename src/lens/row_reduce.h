@@ -25,8 +25,8 @@ int64_t row_find(const float* x, int64_t n, float value);
 int64_t row_count_above(const float* x, int64_t n, float threshold);
 
 /// The RowSums of z (lens logits) and pf (final probs) given z_max. exp is a
-/// polynomial with relative error below 2e-7 on [-87, 0] (float32 round-off); sums are float within
-/// blocks of 512 values and double across blocks.
+/// polynomial with relative error below 2e-7 on [-87, 0] (float32 round-off); s and a are float within
+/// blocks of 512 values and double across blocks; b is double throughout (it cancels in the KL).
 RowSums row_sums(const float* z, const float* pf, int64_t n, float z_max);
 
 /// softmax(z) written to p, and the pieces of its log: log p_v = z_v - max - log_s.
