@@ -36,9 +36,26 @@ LENS_CLONES int64_t row_count_above(const float* x, int64_t n, float threshold) 
 
 namespace {
 
-// One block of row_sums in float lanes (GCC does not vectorise this loop with double accumulators
-// fed by float products); x = z - z_max, so the sums stay small and well conditioned.
-inline void block_sums(const float* z, const float* pf, int64_t n, float z_max, float* sa, double* sb) {
+// sum_v exp(z_v - z_max): float lanes within blocks of kBlock values, double across blocks.
+constexpr int64_t kBlock = 512;
+
+// Helpers are always inlined, so that each instruction-set clone of their callers gets its own
+// vectorised copy (an out-of-line call runs the baseline SSE2 code).
+__attribute__((always_inline)) inline double sum_exp(const float* z, int64_t n, float z_max) {
+  double s = 0;
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t end = std::min(n, start + kBlock);
+    float bs = 0;
+#pragma omp simd reduction(+ : bs)
+    for (int64_t v = start; v < end; ++v) bs += exp_nonpositive(z[v] - z_max);
+    s += bs;
+  }
+  return s;
+}
+
+// One block of row_sums; x = z - z_max, so the sums stay small and well conditioned. s and a in
+// float lanes, b in double ones (both vectorise).
+__attribute__((always_inline)) inline void block_sums(const float* z, const float* pf, int64_t n, float z_max, float* sa, double* sb) {
   float s = 0, a = 0;
   double b = 0;  // a float32 x float32 product is exact in double: b feeds the KL's cancelling difference
 #pragma omp simd reduction(+ : s, a, b)
@@ -59,7 +76,6 @@ inline void block_sums(const float* z, const float* pf, int64_t n, float z_max, 
 LENS_CLONES RowSums row_sums(const float* z, const float* pf, int64_t n, float z_max) {
   // s and a: float sums over blocks of kBlock values (16 lanes x 32 terms each), then double across
   // blocks (~1e-7 relative, the precision of float32 logits; entropy is their ratio). b in double.
-  constexpr int64_t kBlock = 512;
   RowSums out;
   for (int64_t start = 0; start < n; start += kBlock) {
     float sa[2];
@@ -75,22 +91,7 @@ LENS_CLONES RowSums row_sums(const float* z, const float* pf, int64_t n, float z
 LENS_CLONES RowSoftmax row_softmax(const float* z, int64_t n, float* p) {
   RowSoftmax out;
   out.max = row_max(z, n);
-  double s = 0, a = 0;
-  constexpr int64_t kBlock = 512;
-  for (int64_t start = 0; start < n; start += kBlock) {
-    const int64_t end = std::min(n, start + kBlock);
-    float bs = 0, ba = 0;
-#pragma omp simd reduction(+ : bs, ba)
-    for (int64_t v = start; v < end; ++v) {
-      const float x = z[v] - out.max;
-      const float e = exp_nonpositive(x);
-      bs += e;
-      ba += e * x;
-    }
-    s += bs;
-    a += ba;
-  }
-  out.log_s = std::log(s);
+  out.log_s = std::log(sum_exp(z, n, out.max));
   // p = exp((z - max) - log_s): z - max is exact for the large values, and the sums below use the
   // stored (rounded) p, so that the KL's two halves carry the same rounding and cancel it.
   const float log_s = static_cast<float>(out.log_s);
@@ -116,17 +117,7 @@ LENS_CLONES RowSoftmax row_softmax(const float* z, int64_t n, float* p) {
 
 LENS_CLONES double row_kl_grad(const float* z, const float* p, int64_t n, float coef, float* grad) {
   const float m = row_max(z, n);
-  constexpr int64_t kBlock = 512;
-  double s = 0;
-  for (int64_t start = 0; start < n; start += kBlock) {
-    const int64_t end = std::min(n, start + kBlock);
-    float bs = 0;
-#pragma omp simd reduction(+ : bs)
-    for (int64_t v = start; v < end; ++v) bs += exp_nonpositive(z[v] - m);
-    s += bs;
-  }
-  const float log_s = static_cast<float>(std::log(s));
-  const float scaled = coef;
+  const float log_s = static_cast<float>(std::log(sum_exp(z, n, m)));
   double pz = 0;  // sum p (z - m - log s) = sum p log q
   for (int64_t start = 0; start < n; start += kBlock) {
     const int64_t end = std::min(n, start + kBlock);
@@ -134,7 +125,7 @@ LENS_CLONES double row_kl_grad(const float* z, const float* p, int64_t n, float 
 #pragma omp simd reduction(+ : bpz)
     for (int64_t v = start; v < end; ++v) {
       const float logq = (z[v] - m) - log_s;
-      grad[v] = scaled * (exp_nonpositive(logq) - p[v]);
+      grad[v] = coef * (exp_nonpositive(logq) - p[v]);
       bpz += p[v] * logq;
     }
     pz += bpz;
@@ -148,9 +139,9 @@ LENS_CLONES void row_top_k(const float* x, int64_t n, int64_t k, float* top_val,
     top_id[i] = 0;
   }
   int64_t filled = 0;  // entries taken so far; until k are, every value goes in
-  constexpr int64_t kBlock = 64;
-  for (int64_t start = 0; start < n; start += kBlock) {
-    const int64_t end = start + kBlock < n ? start + kBlock : n;
+  constexpr int64_t kSkipBlock = 64;
+  for (int64_t start = 0; start < n; start += kSkipBlock) {
+    const int64_t end = start + kSkipBlock < n ? start + kSkipBlock : n;
     if (filled >= k) {
       float m = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : m)
