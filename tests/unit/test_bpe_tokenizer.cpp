@@ -112,6 +112,15 @@ const json& expected() {
 
 std::vector<int64_t> ids_of(const json& a) { return a.get<std::vector<int64_t>>(); }
 
+// How many corpus lines get different expected ids from tokenizers `a` and `b` (expected_ids.json).
+size_t lines_differing(const char* a, const char* b) {
+  const json& x = expected()["tokenizers"][a];
+  const json& y = expected()["tokenizers"][b];
+  size_t differ = 0;
+  for (size_t i = 0; i < x.size(); ++i) differ += x[i]["ids"] != y[i]["ids"] ? 1 : 0;
+  return differ;
+}
+
 // A fresh directory under the system temp dir, removed at scope exit.
 struct TempDir {
   fs::path path;
@@ -247,10 +256,7 @@ TEST(BpeTokenizer, Llama3StyleWithoutIgnoreMergesParity) {
   ASSERT_NE(tok, nullptr);
   check_parity(*tok, "llama3-style-no-ignore-merges", true);
   // The fixture leaves some vocabulary words unreachable by merges, so the flag must change some lines.
-  size_t differ = 0;
-  const json& a = expected()["tokenizers"]["llama3-style"];
-  const json& b = expected()["tokenizers"]["llama3-style-no-ignore-merges"];
-  for (size_t i = 0; i < a.size(); ++i) differ += a[i]["ids"] != b[i]["ids"] ? 1 : 0;
+  const size_t differ = lines_differing("llama3-style", "llama3-style-no-ignore-merges");
   std::printf("[ parity   ] ignore_merges changes %zu lines\n", differ);
   EXPECT_GT(differ, 0u);
 }
@@ -281,10 +287,7 @@ TEST(BpeTokenizer, Qwen2StyleNfcParity) {
   EXPECT_EQ(tok->encode("Cafe\xCC\x81"), tok->encode("Caf\xC3\xA9"));
   EXPECT_EQ(tok->decode(tok->encode("A\xCC\x8A")), "\xC3\x85");
   // NFC must matter on the fixture: the same tokenizer without its normalizer differs on some lines.
-  size_t differ = 0;
-  const json& a = expected()["tokenizers"]["qwen2-style"];
-  const json& b = expected()["tokenizers"]["qwen2-style-no-normalizer"];
-  for (size_t i = 0; i < a.size(); ++i) differ += a[i]["ids"] != b[i]["ids"] ? 1 : 0;
+  const size_t differ = lines_differing("qwen2-style", "qwen2-style-no-normalizer");
   std::printf("[ parity   ] NFC changes %zu lines\n", differ);
   EXPECT_GE(differ, 7u);
 }
