@@ -2,10 +2,10 @@
 # Installs what lens needs to build and test on Debian 12 (run as root, or with sudo available).
 # OpenBLAS matters for speed: Debian's libtorch uses whatever libblas.so.3 is selected, and the
 # reference BLAS is 28x slower for float32 matmuls (../shared/PERF.md). The OpenMP build of
-# OpenBLAS shares libtorch's OpenMP thread pool; the pthread build's own threads fight libgomp's
-# spinning ones (measured at 128 tokens: GPT-2 float32 1.86 -> 1.41 s, TinyLlama float32 3.88 -> 3.26 s,
-# same 2048x2048 matmul rate), so it is installed and selected.
+# OpenBLAS shares libtorch's OpenMP thread pool, so it is installed and selected (see below).
 set -euo pipefail
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 packages=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopenblas0-openmp
@@ -21,8 +21,6 @@ done
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
@@ -31,8 +29,6 @@ fi
 # through $ORIGIN, which is /usr/lib/x86_64-linux-gnu when loaded through the alternatives link, so
 # it would pick up the pthread core there; the pthread core's spinning threads then fight libtorch's
 # OpenMP threads (measured: lens train at 2 threads 8.9k vs 18.5k tokens/s).
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
 for lib in libblas.so.3 liblapack.so.3 libopenblas.so.0; do
   alt="${lib}-x86_64-linux-gnu"
   want="/usr/lib/x86_64-linux-gnu/openblas-openmp/${lib}"
