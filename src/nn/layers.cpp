@@ -89,8 +89,10 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int6
       v_(w.v),
       o_(w.o) {}
 
-// Head dims up to this take fused_causal_attention when nobody asked for the pattern (see the
-// measurements in layers.h).
+// Head dims up to this take fused_causal_attention when nobody asked for the pattern. Measured on
+// this machine (8 kv heads x 4, fused vs matmul + causal_softmax_ + matmul, 1 thread): dh 8 at
+// T 512 3.5 vs 21.1 ms, dh 32 at T 512 11.4 vs 27.9 ms, T 128 0.9 vs 1.1 ms; dh 64 at T 128 the
+// matmuls win (1.9 vs 1.5 ms), at 2 threads the fused kernel still wins there (0.95 vs 1.31 ms).
 constexpr int64_t kFusedAttentionMaxHeadDim = 32;
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks) {

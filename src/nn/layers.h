@@ -25,8 +25,8 @@ void causal_softmax_(at::Tensor& scores, int64_t window);
 /// softmax(q k^T, causal / window as above) v without materialising the scores: q (B, Hkv, rep*T,
 /// dh) already scaled, k and v (B, Hkv, T, dh); returns (B, Hkv, rep*T, dh). float32 CPU only.
 /// Per query row it costs ~4 dh flops per visible key in vector loops over keys, so it beats the
-/// two batched matmuls (which run at ~15-30 GFLOP/s for dh 8 here) for small head dims only;
-/// see AttentionImpl::forward for the cut-off.
+/// two batched matmuls (which run at ~15-30 GFLOP/s for dh 8 here) for small head dims; the
+/// measured cut-off is kFusedAttentionMaxHeadDim in layers.cpp.
 at::Tensor fused_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t window);
 
 class NormImpl : public torch::nn::Module {
