@@ -41,8 +41,8 @@ class CliTuned : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // A small, fast training command (4 steps of 1024 tokens).
-  std::string train_args(const fs::path& out, const std::string& extra = "") const {
-    return "train -q -t 1 --model " + model_ + " --data " + (dir_ / "train.txt").string() + " -o " + out.string() +
+  std::string train_args(const fs::path& out, const std::string& extra = "", bool quiet = true) const {
+    return std::string(quiet ? "train -q" : "train") + " -t 1 --model " + model_ + " --data " + (dir_ / "train.txt").string() + " -o " + out.string() +
            " --seq-len 64 --steps 4 --tokens-per-step 1024 --batch-size 8 " + extra;
   }
 
@@ -101,7 +101,7 @@ TEST_F(CliTuned, ResumeEqualsUninterruptedRun) {
 // Two worker threads (2 micro-batches of 8 per step here): the same seed gives the same lens, a
 // resumed run equals an uninterrupted one, and --timing reports the training stages.
 TEST_F(CliTuned, WorkersAreDeterministicAndResume) {
-  Result a = run_lens_cli(train_args(dir_ / "w2a", "--workers 2 --timing").replace(0, 9, "train "));  // not -q
+  Result a = run_lens_cli(train_args(dir_ / "w2a", "--workers 2 --timing", /*quiet=*/false));
   ASSERT_EQ(a.code, 0) << a.err;
   EXPECT_NE(a.err.find("timing: train_forward "), std::string::npos) << a.err;
   ASSERT_EQ(run_lens_cli(train_args(dir_ / "w2b", "--workers 2")).code, 0);
