@@ -395,11 +395,7 @@ TrainResult train_tuned_lens(Model& model, TunedLens& lens, const at::Tensor& se
         at::Tensor sum = worker_params[0][i].grad().clone();
         for (int64_t w = 1; w < workers; ++w) sum.add_(worker_params[static_cast<size_t>(w)][i].grad());
         for (int64_t w = 0; w < workers; ++w) worker_params[static_cast<size_t>(w)][i].mutable_grad().zero_();
-        if (opt.params[i].grad().defined()) {
-          opt.params[i].mutable_grad().add_(sum);
-        } else {
-          opt.params[i].mutable_grad() = sum;
-        }
+        opt.params[i].mutable_grad() = sum;  // the workers hold all of this step's gradient
       }
       for (const auto& wl : losses)
         for (int64_t l = 0; l < L; ++l) layer_loss[static_cast<size_t>(l)] += wl[static_cast<size_t>(l)];
