@@ -24,8 +24,10 @@ class Lens {
   /// float32 logits (..., vocab) for residuals `resid` (..., d) taken at lens layer `layer`.
   virtual at::Tensor logits(int64_t layer, const at::Tensor& resid) const = 0;
   /// Logits for several layers at once: resid[i] (P, d) at layers[i] -> (layers.size() * P, vocab),
-  /// layer-major. Lenses that share the unembedding override this to do one matmul.
-  virtual at::Tensor logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid) const;
+  /// layer-major. Lenses that share the unembedding override this to do one matmul. With `native`
+  /// they may come in the unembedding's own dtype instead of float32 (see Model::unembed).
+  virtual at::Tensor logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid,
+                                 bool native) const;
   virtual std::string name() const = 0;  // "logit", "tuned"
 };
 
@@ -33,7 +35,8 @@ class LogitLens : public Lens {
  public:
   explicit LogitLens(const Model& model) : model_(model) {}
   at::Tensor logits(int64_t layer, const at::Tensor& resid) const override;
-  at::Tensor logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid) const override;
+  at::Tensor logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid,
+                         bool native) const override;
   std::string name() const override { return "logit"; }
 
  private:

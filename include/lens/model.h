@@ -38,14 +38,17 @@ class Model {
   uint64_t checkpoint_bytes() const;
 
   /// Runs the model on ids (B, T) int64. Emits hook points into `hooks` (may be null).
-  /// Returns float32 logits (B, P, vocab) for the positions in `logit_positions` (1-D int64,
-  /// P entries), or for all T positions when it is undefined.
-  at::Tensor forward(const at::Tensor& ids, Hooks* hooks = nullptr, const at::Tensor& logit_positions = {});
+  /// Returns logits (B, P, vocab) for the positions in `logit_positions` (1-D int64, P entries),
+  /// or for all T positions when it is undefined; float32, or see unembed's `native`.
+  at::Tensor forward(const at::Tensor& ids, Hooks* hooks = nullptr, const at::Tensor& logit_positions = {},
+                     bool native_logits = false);
 
   /// Final norm: (..., d) float32 residual -> (..., d) float32.
   at::Tensor final_norm(const at::Tensor& resid) const;
-  /// Unembedding: (..., d) float32 -> (..., vocab) float32 logits.
-  at::Tensor unembed(const at::Tensor& normed) const;
+  /// Unembedding: (..., d) float32 -> (..., vocab) logits in float32, or with `native` in the
+  /// dtype the unembedding matmul writes (bfloat16 for a bfloat16 model: the same values as the
+  /// float32 result, which is their widened copy, in half the bytes).
+  at::Tensor unembed(const at::Tensor& normed, bool native = false) const;
 
  private:
   Model() = default;

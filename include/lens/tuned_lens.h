@@ -59,7 +59,8 @@ class TunedLens : public Lens {
   /// float32 logits (..., vocab): unembed(final_norm(translate(layer, resid))).
   at::Tensor logits(int64_t layer, const at::Tensor& resid) const override;
   /// Translates each layer, then one shared unembedding product (as LogitLens::logits_many).
-  at::Tensor logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid) const override;
+  at::Tensor logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid,
+                         bool native) const override;
   std::string name() const override { return "tuned"; }
 
   const TunedLensConfig& config() const { return config_; }

@@ -85,12 +85,12 @@ std::vector<LensResult> run_lens_batch(Model& model, const Lens& lens, const std
     });
   }
   at::Tensor uni_t = at::tensor(uni, at::kLong).to(model.device());
-  at::Tensor final_logits = model.forward(id_t, &hooks, uni_t);  // (B, U, V)
+  at::Tensor final_logits = model.forward(id_t, &hooks, uni_t, /*native_logits=*/true);  // (B, U, V), as run_lenses
   final_logits = final_logits.reshape({-1, final_logits.size(-1)})
                      .index_select(0, at::tensor(logit_rows, at::kLong).to(model.device()));  // (R, V)
 
   std::vector<LensResult> results(B);
-  at::Tensor last = lens.logits(cfg.n_layer, resid.at(cfg.n_layer));  // (R, V)
+  at::Tensor last = lens.logits_many({cfg.n_layer}, {resid.at(cfg.n_layer)}, /*native=*/true);  // (R, V)
   // Per prompt: the largest |lens - model| over its rows (see run_lens for the tolerance).
   at::Tensor row_diff = (last - final_logits).abs().amax(-1).to(at::kCPU, at::kDouble).contiguous();  // (R)
   const double* rd = row_diff.data_ptr<double>();
@@ -126,12 +126,13 @@ std::vector<LensResult> run_lens_batch(Model& model, const Lens& lens, const std
     for (size_t si = 0; si < segments.size(); ++si) {
       const Segment& s = segments[si];
       at::Tensor x = resid.at(l).narrow(0, s.row0, s.rows);                           // (n, d)
-      at::Tensor logits = l == cfg.n_layer ? last.narrow(0, s.row0, s.rows) : lens.logits(l, x);  // (n, V)
+      at::Tensor logits =  // (n, V)
+          l == cfg.n_layer ? last.narrow(0, s.row0, s.rows) : lens.logits_many({l}, {x}, /*native=*/true);
       std::vector<int64_t> seg_pos;
       for (size_t b = s.first; b < s.last; ++b) seg_pos.insert(seg_pos.end(), positions[b].begin(), positions[b].end());
       LayerStats stats = reduce_layer(l, logits, seg_final[si], seg_pos, opts[s.first]);
       at::Tensor lp;
-      if (o0.keep_logprobs) lp = at::log_softmax(logits, -1).to(at::kCPU, at::kHalf);  // (n, V)
+      if (o0.keep_logprobs) lp = at::log_softmax(logits, -1, at::kFloat).to(at::kCPU, at::kHalf);  // (n, V)
       int64_t at_row = 0;
       for (size_t b = s.first; b < s.last; ++b) {
         const int64_t n = static_cast<int64_t>(positions[b].size());

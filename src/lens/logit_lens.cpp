@@ -23,15 +23,17 @@ at::Tensor LogitLens::logits(int64_t /*layer*/, const at::Tensor& resid) const {
   return model_.unembed(model_.final_norm(resid));
 }
 
-at::Tensor Lens::logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid) const {
+at::Tensor Lens::logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid,
+                             bool /*native*/) const {
   std::vector<at::Tensor> out;
   for (size_t i = 0; i < layers.size(); ++i) out.push_back(logits(layers[i], resid[i]));
   return at::cat(out, 0);
 }
 
-at::Tensor LogitLens::logits_many(const std::vector<int64_t>& /*layers*/, const std::vector<at::Tensor>& resid) const {
+at::Tensor LogitLens::logits_many(const std::vector<int64_t>& /*layers*/, const std::vector<at::Tensor>& resid,
+                                  bool native) const {
   // One (n*P, d) x (d, vocab) product reads the unembedding once instead of once per layer.
-  return model_.unembed(model_.final_norm(at::cat(resid, 0)));
+  return model_.unembed(model_.final_norm(at::cat(resid, 0)), native);
 }
 
 std::vector<int64_t> parse_index_spec(const std::string& spec, int64_t count, const std::string& what) {
@@ -180,58 +182,75 @@ PositionStats reduce_row(const float* z, const float* pf, int64_t V, int64_t k, 
   return out;
 }
 
+bool fused_dtype(const at::Tensor& t) {
+  return t.device().is_cpu() && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16);
+}
+
+// Runs row(i, z_i) for every row i of a contiguous CPU (P, V) float32 or bfloat16 tensor, rows split
+// over the threads, z_i as float32: bfloat16 rows are widened one at a time into a per-thread buffer
+// that stays in cache (a GPT-2 row is 200 KB), which the row loops then read several times.
+template <typename F>
+void for_each_row(const at::Tensor& z, const F& row) {
+  const int64_t P = z.size(0), V = z.size(1);
+  const bool bf16 = z.scalar_type() == at::kBFloat16;
+  static_assert(sizeof(c10::BFloat16) == sizeof(detail::bf16_t));
+  const auto* zb = bf16 ? reinterpret_cast<const detail::bf16_t*>(z.data_ptr<c10::BFloat16>()) : nullptr;
+  const float* zf = bf16 ? nullptr : z.data_ptr<float>();
+  at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> buf(bf16 ? static_cast<size_t>(V) : 0);
+    for (int64_t i = begin; i < end; ++i) {
+      if (bf16) detail::row_widen(zb + i * V, V, buf.data());
+      row(i, bf16 ? buf.data() : zf + i * V);
+    }
+  });
+}
+
 }  // namespace
 
 FinalDist prepare_final(const at::Tensor& final_logits) {
   FinalDist d;
-  at::Tensor z = final_logits.to(at::kFloat).contiguous();
-  const int64_t P = z.size(0), V = z.size(1);
+  const int64_t P = final_logits.size(0), V = final_logits.size(1);
   d.top1.resize(P);
   d.sum_p_logp.resize(P);
   d.sum_p.resize(P);
-  if (!z.device().is_cpu()) {
-    d.logprobs = at::log_softmax(z, -1);
+  if (!fused_dtype(final_logits)) {
+    d.logprobs = at::log_softmax(final_logits, -1, at::kFloat);
     d.probs = d.logprobs.exp();
     d.top1 = to_vec(d.logprobs.argmax(-1));
     d.sum_p_logp = to_dvec((d.probs * d.logprobs).sum(-1, false, at::kDouble));
     d.sum_p = to_dvec(d.probs.sum(-1, false, at::kDouble));
     return d;
   }
-  d.probs = at::empty_like(z);
-  const float* zp = z.data_ptr<float>();
+  const at::Tensor z = final_logits.contiguous();
+  d.probs = at::empty(z.sizes(), z.options().dtype(at::kFloat));
   float* pp = d.probs.data_ptr<float>();
-  at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const detail::RowSoftmax r = detail::row_softmax(zp + i * V, V, pp + i * V);
-      d.top1[i] = detail::row_find(zp + i * V, V, r.max);
-      d.sum_p_logp[i] = r.sum_p_logp;
-      d.sum_p[i] = r.sum_p;
-    }
+  for_each_row(z, [&](int64_t i, const float* zi) {
+    const detail::RowSoftmax r = detail::row_softmax(zi, V, pp + i * V);
+    d.top1[i] = detail::row_find(zi, V, r.max);
+    d.sum_p_logp[i] = r.sum_p_logp;
+    d.sum_p[i] = r.sum_p;
   });
   return d;
 }
 
 LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const FinalDist& final,
                         const std::vector<int64_t>& positions, const LensOptions& opts) {
-  if (!logits.device().is_cpu() || logits.scalar_type() != at::kFloat || !final.probs.device().is_cpu())
-    return reduce_layer_tensor_ops(layer, logits, final.logprobs.defined() ? final.logprobs : final.probs.log(),
-                                   positions, opts);
+  if (!fused_dtype(logits) || !final.probs.device().is_cpu())
+    return reduce_layer_tensor_ops(layer, logits.to(at::kFloat),
+                                   final.logprobs.defined() ? final.logprobs : final.probs.log(), positions, opts);
   ScopedStage stage("lens_reduce");
-  const int64_t P = logits.size(0), V = logits.size(1);
+  const at::Tensor z = logits.contiguous();
+  const int64_t V = z.size(1);
   const int64_t k = std::min(opts.top_k, V);
-  at::Tensor z = logits.contiguous();
+  const float* pp = final.probs.data_ptr<float>();
   LayerStats out;
   out.layer = layer;
   out.name = lens_layer_hook(layer);
-  out.positions.resize(P);
-  const float* zp = z.data_ptr<float>();
-  const float* pp = final.probs.data_ptr<float>();
-  at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      out.positions[i] = reduce_row(zp + i * V, pp + i * V, V, k, final.top1[i], final.sum_p_logp[i], final.sum_p[i],
-                                    opts.targets);
-      out.positions[i].pos = positions[i];
-    }
+  out.positions.resize(z.size(0));
+  for_each_row(z, [&](int64_t i, const float* zi) {
+    out.positions[i] =
+        reduce_row(zi, pp + i * V, V, k, final.top1[i], final.sum_p_logp[i], final.sum_p[i], opts.targets);
+    out.positions[i].pos = positions[i];
   });
   return out;
 }
@@ -270,10 +289,12 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
     });
   }
   at::Tensor id_t = at::tensor(ids, at::kLong).unsqueeze(0);      // (1, T)
+  // Logits stay in the unembedding's dtype (bfloat16 for a bfloat16 model: half the bytes of their
+  // float32 copy, and reduce_layer reads them directly).
   at::Tensor final_logits;  // (P, V)
   {
     ScopedStage stage("forward");
-    final_logits = model.forward(id_t, &hooks, pos_t)[0];
+    final_logits = model.forward(id_t, &hooks, pos_t, /*native_logits=*/true)[0];
   }
 
   // Positions go through the lenses in blocks of at most opts.block_bytes of logits per layer, and the
@@ -318,7 +339,7 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
       at::Tensor last;  // (n, V)
       {
         ScopedStage stage("lens_logits");
-        last = lens.logits(cfg.n_layer, resid.at(cfg.n_layer).narrow(0, p0, n));
+        last = lens.logits_many({cfg.n_layer}, {resid.at(cfg.n_layer).narrow(0, p0, n)}, /*native=*/true);
       }
       {
         ScopedStage stage("lens_check");
@@ -339,7 +360,7 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
         at::Tensor logits;  // (chunk * n, V)
         if (!chunk.empty()) {
           ScopedStage stage("lens_logits");
-          logits = lens.logits_many(chunk, chunk_resid);
+          logits = lens.logits_many(chunk, chunk_resid, /*native=*/true);
         }
         for (size_t i = start, j = 0; i < end; ++i) {
           const int64_t l = layers[i];
@@ -348,7 +369,8 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
           auto& out = result.layers[i].positions;
           out.insert(out.end(), std::make_move_iterator(stats.positions.begin()),
                      std::make_move_iterator(stats.positions.end()));
-          if (opts.keep_logprobs) logprobs[k][i].push_back(at::log_softmax(layer_logits, -1).to(at::kCPU, at::kHalf));
+          if (opts.keep_logprobs)
+            logprobs[k][i].push_back(at::log_softmax(layer_logits, -1, at::kFloat).to(at::kCPU, at::kHalf));
         }
       }
     }

@@ -21,6 +21,11 @@ LENS_CLONES float row_max(const float* x, int64_t n) {
   return m;
 }
 
+LENS_CLONES void row_widen(const bf16_t* x, int64_t n, float* out) {
+#pragma omp simd
+  for (int64_t v = 0; v < n; ++v) out[v] = __builtin_bit_cast(float, static_cast<uint32_t>(x[v]) << 16);
+}
+
 int64_t row_find(const float* x, int64_t n, float value) {
   for (int64_t v = 0; v < n; ++v)
     if (x[v] == value) return v;

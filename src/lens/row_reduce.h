@@ -15,6 +15,14 @@ struct RowSums {
   double b = 0;    // sum pf x
 };
 
+/// A bfloat16 as stored (c10::BFloat16's bits): the high half of a float32.
+using bf16_t = uint16_t;
+
+/// out_v = x_v widened to float32 (exact). A bfloat16 model's unembedding writes bfloat16 logits; the
+/// reduction widens one row at a time into a buffer that stays in cache, instead of a float32 copy of
+/// every layer's logits in memory.
+void row_widen(const bf16_t* x, int64_t n, float* out);
+
 /// max_v x_v.
 float row_max(const float* x, int64_t n);
 

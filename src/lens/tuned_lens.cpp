@@ -37,10 +37,11 @@ at::Tensor TunedLens::translate(int64_t layer, const at::Tensor& resid) const {
   return translate_affine(resid, t.weight, t.bias);
 }
 
-at::Tensor TunedLens::logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid) const {
+at::Tensor TunedLens::logits_many(const std::vector<int64_t>& layers, const std::vector<at::Tensor>& resid,
+                                  bool native) const {
   std::vector<at::Tensor> translated;
   for (size_t i = 0; i < layers.size(); ++i) translated.push_back(translate(layers[i], resid[i]));
-  return model_.unembed(model_.final_norm(at::cat(translated, 0)));
+  return model_.unembed(model_.final_norm(at::cat(translated, 0)), native);
 }
 
 at::Tensor TunedLens::logits(int64_t layer, const at::Tensor& resid) const {

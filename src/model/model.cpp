@@ -143,7 +143,7 @@ std::string Model::dtype_name() const {
 at::Device Model::device() const { return impl_->w_.tok_embed.device(); }
 uint64_t Model::checkpoint_bytes() const { return impl_->ck_bytes_; }
 
-at::Tensor Model::forward(const at::Tensor& ids, Hooks* hooks, const at::Tensor& logit_positions) {
+at::Tensor Model::forward(const at::Tensor& ids, Hooks* hooks, const at::Tensor& logit_positions, bool native_logits) {
   TORCH_CHECK(ids.dim() == 2, "forward expects ids of shape (B, T), got ", ids.sizes());
   const auto& cfg = impl_->cfg_;
   if (ids.size(1) > cfg.n_ctx)
@@ -156,11 +156,13 @@ at::Tensor Model::forward(const at::Tensor& ids, Hooks* hooks, const at::Tensor&
   if (logit_positions.defined()) x = x.index_select(1, logit_positions.to(device()));  // (B, P, d)
   at::Tensor normed = final_norm(x);
   if (hooks != nullptr) hooks->emit("ln_final.hook_normalized", normed);
-  return unembed(normed);
+  return unembed(normed, native_logits);
 }
 
 at::Tensor Model::final_norm(const at::Tensor& resid) const { return impl_->ln_f_->forward(resid); }
 
-at::Tensor Model::unembed(const at::Tensor& normed) const { return linear_f32(normed, impl_->w_.unembed); }
+at::Tensor Model::unembed(const at::Tensor& normed, bool native) const {
+  return native ? linear_native(normed, impl_->w_.unembed) : linear_f32(normed, impl_->w_.unembed);
+}
 
 }  // namespace lens

@@ -7,10 +7,14 @@
 
 namespace lens {
 
-at::Tensor linear_f32(const at::Tensor& x, const LinearWeights& l) {
+at::Tensor linear_native(const at::Tensor& x, const LinearWeights& l) {
   const auto wt = l.w.scalar_type();
   at::Tensor xin = x.scalar_type() == wt ? x : x.to(wt);
-  at::Tensor y = l.b.defined() ? at::linear(xin, l.w, l.b.to(wt)) : at::linear(xin, l.w);
+  return l.b.defined() ? at::linear(xin, l.w, l.b.to(wt)) : at::linear(xin, l.w);
+}
+
+at::Tensor linear_f32(const at::Tensor& x, const LinearWeights& l) {
+  at::Tensor y = linear_native(x, l);
   return y.scalar_type() == at::kFloat ? y : y.to(at::kFloat);
 }
 

@@ -15,6 +15,8 @@ namespace lens {
 
 /// y = x W^T + b with W possibly in a lower precision; x and y are float32.
 at::Tensor linear_f32(const at::Tensor& x, const LinearWeights& l);
+/// The same product, y left in W's dtype (x is cast to it).
+at::Tensor linear_native(const at::Tensor& x, const LinearWeights& l);
 
 /// Softmax over the last dim of attention scores (..., T, T) in place, query i attending to keys
 /// j <= i (and i - j < window when window > 0); masked entries become 0. Rows are taken as query

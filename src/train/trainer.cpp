@@ -345,7 +345,7 @@ TrainResult train_tuned_lens(Model& model, TunedLens& lens, const at::Tensor& se
       at::Tensor logits;
       {
         ScopedStage stage("train_lens_logits");
-        logits = wl.logits_many(layers, hs);  // (G*B, T, V), graph back to the translators
+        logits = wl.logits_many(layers, hs, /*native=*/false);  // (G*B, T, V), graph back to the translators
       }
       std::pair<std::vector<double>, at::Tensor> loss_grad;
       {

@@ -64,5 +64,69 @@ TEST(LensReduce, IdenticalDistributionsHaveZeroKl) {
   }
 }
 
+void expect_same_stats(const LayerStats& a, const LayerStats& b) {
+  ASSERT_EQ(a.positions.size(), b.positions.size());
+  for (size_t i = 0; i < a.positions.size(); ++i) {
+    const PositionStats& x = a.positions[i];
+    const PositionStats& y = b.positions[i];
+    EXPECT_EQ(x.entropy, y.entropy);
+    EXPECT_EQ(x.kl_to_final, y.kl_to_final);
+    ASSERT_EQ(x.top.size(), y.top.size());
+    for (size_t j = 0; j < x.top.size(); ++j) {
+      EXPECT_EQ(x.top[j].id, y.top[j].id);
+      EXPECT_EQ(x.top[j].prob, y.top[j].prob);
+      EXPECT_EQ(x.top[j].logit, y.top[j].logit);
+    }
+    EXPECT_EQ(x.final_top1.id, y.final_top1.id);
+    EXPECT_EQ(x.final_top1.rank, y.final_top1.rank);
+    EXPECT_EQ(x.final_top1.prob, y.final_top1.prob);
+    ASSERT_EQ(x.targets.size(), y.targets.size());
+    for (size_t j = 0; j < x.targets.size(); ++j) {
+      EXPECT_EQ(x.targets[j].rank, y.targets[j].rank);
+      EXPECT_EQ(x.targets[j].prob, y.targets[j].prob);
+    }
+  }
+}
+
+// A bfloat16 model's unembedding writes bfloat16 logits, which the reduction reads directly (widening
+// each row into a float32 buffer). Widening is exact, so the statistics must be bit-identical to
+// those of the same values handed over as float32.
+TEST(LensReduce, BFloat16LogitsGiveTheirFloat32Statistics) {
+  at::manual_seed(5);
+  const int64_t P = 5, V = 50257;  // V not a multiple of any vector width: the loops' tails run too
+  at::Tensor logits = (at::randn({P, V}) * 3).to(at::kBFloat16);
+  at::Tensor final_logits = (at::randn({P, V}) * 4).to(at::kBFloat16);
+  LensOptions opts;
+  opts.top_k = 6;
+  opts.targets = {7, 50256};
+  const std::vector<int64_t> positions = {0, 1, 2, 3, 4};
+  const FinalDist final_bf16 = prepare_final(final_logits);
+  const FinalDist final_f32 = prepare_final(final_logits.to(at::kFloat));
+  EXPECT_TRUE(at::equal(final_bf16.probs, final_f32.probs));
+  EXPECT_EQ(final_bf16.top1, final_f32.top1);
+  EXPECT_EQ(final_bf16.sum_p_logp, final_f32.sum_p_logp);
+  expect_same_stats(reduce_layer(1, logits, final_bf16, positions, opts),
+                    reduce_layer(1, logits.to(at::kFloat), final_f32, positions, opts));
+}
+
+// Other dtypes (float16, as CUDA may hand over) take the tensor-op path in float32. Tolerance as
+// there: up to ~1.6e-3 in KL from float32 sums (see the top of this file); the ranking is exact.
+TEST(LensReduce, Float16LogitsTakeTheTensorOpPath) {
+  at::manual_seed(6);
+  at::Tensor logits = (at::randn({3, 3000}) * 3).to(at::kHalf);
+  at::Tensor final_logits = (at::randn({3, 3000}) * 4).to(at::kHalf);
+  LensOptions opts;
+  const LayerStats half = reduce_layer(0, logits, prepare_final(final_logits), {0, 1, 2}, opts);
+  const LayerStats f32 =
+      reduce_layer(0, logits.to(at::kFloat), prepare_final(final_logits.to(at::kFloat)), {0, 1, 2}, opts);
+  ASSERT_EQ(half.positions.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(half.positions[i].entropy, f32.positions[i].entropy, 2e-3);
+    EXPECT_NEAR(half.positions[i].kl_to_final, f32.positions[i].kl_to_final, 2e-3);
+    EXPECT_EQ(half.positions[i].top[0].id, f32.positions[i].top[0].id);
+    EXPECT_EQ(half.positions[i].final_top1.rank, f32.positions[i].final_top1.rank);
+  }
+}
+
 }  // namespace
 }  // namespace lens
