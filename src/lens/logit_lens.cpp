@@ -7,6 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "lens/error.h"
 #include "lens/lens.h"
@@ -260,6 +265,18 @@ LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tenso
   return reduce_layer(layer, logits, prepare_final(final_logprobs), positions, opts);  // softmax(log p) = p
 }
 
+namespace {
+
+// Returns freed heap pages to the system (glibc keeps them resident for reuse). The lens's blocks
+// are mostly above glibc's mmap threshold and would not reuse them.
+void release_free_heap() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+}  // namespace
+
 std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>& lenses, const std::vector<int64_t>& ids,
                                    const LensOptions& opts, Hooks* extra) {
   c10::InferenceMode guard;
@@ -275,17 +292,24 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
       throw InputError("target token id " + std::to_string(t) + " is outside the vocabulary (" +
                        std::to_string(cfg.vocab_size) + ")");
 
-  // Capture only the chosen positions of the chosen layers' residual streams (P, d) each,
-  // plus the last layer, which the run-time check needs.
+  // Capture only the chosen positions of the chosen layers' residual streams (P, d) each, plus the
+  // last layer, which the run-time check needs. They go into one float32 tensor allocated before the
+  // forward pass: a capture allocated between two layers' temporaries pins the heap above them, and
+  // after TinyLlama's forward at 512 tokens 139 MiB of freed heap stayed resident that way.
   at::Tensor pos_t = at::tensor(positions, at::kLong).to(model.device());
-  std::map<int64_t, at::Tensor> resid;
+  std::set<int64_t> wanted(layers.begin(), layers.end());
+  wanted.insert(cfg.n_layer);
+  const at::Tensor resid_all = at::empty({static_cast<int64_t>(wanted.size()), static_cast<int64_t>(positions.size()),
+                                          cfg.d_model},
+                                         at::TensorOptions().dtype(at::kFloat).device(model.device()));
+  std::map<int64_t, at::Tensor> resid;  // lens layer -> (P, d) slice of resid_all
   Hooks local;
   Hooks& hooks = extra != nullptr ? *extra : local;
-  std::vector<int64_t> wanted = layers;
-  wanted.push_back(cfg.n_layer);
   for (int64_t l : wanted) {
-    hooks.on(lens_layer_hook(l), [&resid, l, pos_t](const std::string&, const at::Tensor& x) {
-      resid[l] = x[0].index_select(0, pos_t);  // (P, d)
+    at::Tensor slot = resid_all[static_cast<int64_t>(resid.size())];
+    resid[l] = slot;
+    hooks.on(lens_layer_hook(l), [slot, pos_t](const std::string&, const at::Tensor& x) mutable {
+      at::index_select_out(slot, x[0], 0, pos_t);  // (P, d)
     });
   }
   at::Tensor id_t = at::tensor(ids, at::kLong).unsqueeze(0);      // (1, T)
@@ -296,6 +320,7 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
     ScopedStage stage("forward");
     final_logits = model.forward(id_t, &hooks, pos_t, /*native_logits=*/true)[0];
   }
+  release_free_heap();  // the forward's temporaries, before the lens allocates its blocks
 
   // Positions go through the lenses in blocks of at most opts.block_bytes of logits per layer, and the
   // layers of a block in chunks of at most kChunkBytes: memory beyond the model stays bounded for any
@@ -372,6 +397,7 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
           if (opts.keep_logprobs)
             logprobs[k][i].push_back(at::log_softmax(layer_logits, -1, at::kFloat).to(at::kCPU, at::kHalf));
         }
+        release_free_heap();  // a chunk's temporaries (measured: -40 MiB peak for TinyLlama at 512 tokens)
       }
     }
   }
