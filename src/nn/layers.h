@@ -24,6 +24,10 @@ at::Tensor linear_native(const at::Tensor& x, const LinearWeights& l);
 /// CPU tensors only; one read and one write of each row.
 void causal_softmax_(at::Tensor& scores, int64_t window);
 
+/// at::gelu(x, "tanh") for float32 CPU tensors as one vectorised pass (relative error ~1e-6, see
+/// activation_kernels.cpp); other tensors go to at::gelu.
+at::Tensor gelu_tanh(const at::Tensor& x);
+
 /// softmax(q k^T, causal / window as above) v without materialising the scores: q (B, Hkv, rep*T,
 /// dh) already scaled, k and v (B, Hkv, T, dh); returns (B, Hkv, rep*T, dh). float32 CPU only.
 /// Per query row it costs ~4 dh flops per visible key in vector loops over keys, so it beats the
