@@ -49,7 +49,7 @@ struct LensOptions {
   std::string positions = "all";  // index spec over the prompt's positions
   std::vector<int64_t> targets;   // token ids whose rank/prob to report
   bool keep_logprobs = false;     // also return every reported cell's full log-probs (LensResult::logprobs)
-  int64_t block_bytes = 32ll << 20;  // run_lenses: positions per block so that one layer's logits fit this
+  int64_t block_bytes = 16ll << 20;  // run_lenses: positions per block so that one layer's logits fit this
 };
 
 /// Parses an index spec over `count` items: "all", "first", "last", or a comma list of indices

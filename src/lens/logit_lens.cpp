@@ -9,10 +9,7 @@
 #include <limits>
 #include <set>
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
+#include "lens/allocator.h"
 #include "lens/error.h"
 #include "lens/lens.h"
 #include "lens/timing.h"
@@ -265,18 +262,6 @@ LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const at::Tenso
   return reduce_layer(layer, logits, prepare_final(final_logprobs), positions, opts);  // softmax(log p) = p
 }
 
-namespace {
-
-// Returns freed heap pages to the system (glibc keeps them resident for reuse). The lens's blocks
-// are mostly above glibc's mmap threshold and would not reuse them.
-void release_free_heap() {
-#ifdef __GLIBC__
-  malloc_trim(0);
-#endif
-}
-
-}  // namespace
-
 std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>& lenses, const std::vector<int64_t>& ids,
                                    const LensOptions& opts, Hooks* extra) {
   c10::InferenceMode guard;
@@ -320,7 +305,7 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
     ScopedStage stage("forward");
     final_logits = model.forward(id_t, &hooks, pos_t, /*native_logits=*/true)[0];
   }
-  release_free_heap();  // the forward's temporaries, before the lens allocates its blocks
+  release_free_memory();  // the forward's temporaries: the lens's blocks are of other sizes
 
   // Positions go through the lenses in blocks of at most opts.block_bytes of logits per layer, and the
   // layers of a block in chunks of at most kChunkBytes: memory beyond the model stays bounded for any
@@ -397,7 +382,7 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
           if (opts.keep_logprobs)
             logprobs[k][i].push_back(at::log_softmax(layer_logits, -1, at::kFloat).to(at::kCPU, at::kHalf));
         }
-        release_free_heap();  // a chunk's temporaries (measured: -40 MiB peak for TinyLlama at 512 tokens)
+        release_free_memory();  // a chunk's temporaries (measured: -40 MiB peak for TinyLlama at 512 tokens)
       }
     }
   }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "lens/allocator.h"
 #include "lens/error.h"
 #include "lens/timing.h"
 
@@ -91,6 +92,7 @@ int terminal_width() {
 }  // namespace lens::cli
 
 int main(int argc, char** argv) {
+  lens::tune_allocator();
   CLI::App app{"lens: see what a language model believes at every layer (logit lens, tuned lens, attention)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lens 0.1.0");
