@@ -98,8 +98,10 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int6
 // Head dims up to this take fused_causal_attention when nobody asked for the pattern. Measured on
 // this machine (8 kv heads x 4, fused vs matmul + causal_softmax_ + matmul, 1 thread): dh 8 at
 // T 512 3.5 vs 21.1 ms, dh 32 at T 512 11.4 vs 27.9 ms, T 128 0.9 vs 1.1 ms; dh 64 at T 128 the
-// matmuls win (1.9 vs 1.5 ms), at 2 threads the fused kernel still wins there (0.95 vs 1.31 ms).
-constexpr int64_t kFusedAttentionMaxHeadDim = 32;
+// matmuls win on 1 thread (1.9 vs 1.5 ms), the fused kernel on 2 (0.95 vs 1.31 ms). Whole forward
+// passes at 2 threads, dh 64, cut-off 64 vs 32: GPT-2 bf16 T 512 0.226 vs 0.235 s, TinyLlama bf16
+// T 128 0.36 vs 0.38 s, T 512 1.22 vs 1.27 s (two runs each, 2026-11-25).
+constexpr int64_t kFusedAttentionMaxHeadDim = 64;
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks) {
   const int64_t B = x.size(0), T = x.size(1);

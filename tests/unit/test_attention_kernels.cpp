@@ -31,7 +31,7 @@ at::Tensor reference_attention(const at::Tensor& q, const at::Tensor& k, const a
 TEST(AttentionKernels, FusedAttentionMatchesReference) {
   at::manual_seed(11);
   double worst = 0;
-  for (int64_t dh : {8, 12, 32}) {
+  for (int64_t dh : {8, 12, 32, 64}) {
     for (int64_t window : {0, 5}) {
       const int64_t B = 2, G = 2, rep = 2, T = 37;  // T not a multiple of the 16-key blocks
       at::Tensor q = at::randn({B, G, rep * T, dh}), k = at::randn({B, G, T, dh}), v = at::randn({B, G, T, dh});
