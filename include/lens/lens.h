@@ -93,6 +93,13 @@ struct LensResult {
   at::Tensor logprobs;  // (L, P, vocab) float16 CPU, only with LensOptions::keep_logprobs
 };
 
+/// How far the last layer through a lens may be from the model's own `final_logits` (any shape):
+/// 1e-4 for float32 logits (float32 round-off of products of different shapes, ~1e-6 measured);
+/// for bfloat16 or float16 logits 1e-4 plus one rounding step of that dtype at the largest |logit|,
+/// since two products of different shapes may round a value's last bit differently (measured: 0.016
+/// on Llama-2-7B bf16 logits near 2-4). A hook capturing the wrong tensor is off by far more.
+double final_check_tolerance(const at::Tensor& final_logits);
+
 /// Runs `model` on `ids` (T) and reports `lens` at the chosen layers and positions.
 /// Throws InputError for an empty sequence or out-of-range layers/positions/targets.
 /// `extra` (may be null) receives the forward pass's hook points too, e.g. for attention capture.

@@ -94,9 +94,10 @@ std::vector<LensResult> run_lens_batch(Model& model, const Lens& lens, const std
   // Per prompt: the largest |lens - model| over its rows (see run_lens for the tolerance).
   at::Tensor row_diff = (last - final_logits).abs().amax(-1).to(at::kCPU, at::kDouble).contiguous();  // (R)
   const double* rd = row_diff.data_ptr<double>();
+  const double tolerance = final_check_tolerance(final_logits);
   for (size_t b = 0; b < B; ++b) {
     results[b].lens = lens.name();
-    results[b].final_tolerance = 1e-4;
+    results[b].final_tolerance = tolerance;
   }
   for (int64_t r = 0; r < R; ++r) {
     auto& res = results[static_cast<size_t>(row_prompt[r])];

@@ -78,6 +78,15 @@ std::vector<int64_t> parse_index_spec(const std::string& spec, int64_t count, co
   return out;
 }
 
+double final_check_tolerance(const at::Tensor& final_logits) {
+  double eps = 0;  // relative spacing of the logits' dtype; 0 where float32 round-off is the measure
+  if (final_logits.scalar_type() == at::kBFloat16) eps = std::numeric_limits<c10::BFloat16>::epsilon();
+  if (final_logits.scalar_type() == at::kHalf) eps = std::numeric_limits<c10::Half>::epsilon();
+  const double tolerance = 1e-4;
+  if (eps == 0 || final_logits.numel() == 0) return tolerance;
+  return tolerance + eps * final_logits.abs().max().item<double>();
+}
+
 namespace {
 
 std::vector<int64_t> to_vec(const at::Tensor& t) {
@@ -317,12 +326,13 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
   const int64_t block = std::max<int64_t>(1, std::min<int64_t>(P, opts.block_bytes / (V * 4)));
   const bool lens_last = std::find(layers.begin(), layers.end(), cfg.n_layer) != layers.end();
 
+  const double tolerance = final_check_tolerance(final_logits);
   std::vector<LensResult> results(lenses.size());
   for (size_t k = 0; k < lenses.size(); ++k) {
     results[k].lens = lenses[k]->name();
-    // The last layer's lens is the model's own computation; any difference beyond float32
-    // round-off means a hook captured the wrong tensor.
-    results[k].final_tolerance = 1e-4;
+    // The last layer's lens is the model's own computation; any difference beyond round-off means
+    // a hook captured the wrong tensor.
+    results[k].final_tolerance = tolerance;
     for (int64_t l : layers) {
       LayerStats ls;
       ls.layer = l;

@@ -128,5 +128,15 @@ TEST(LensReduce, Float16LogitsTakeTheTensorOpPath) {
   }
 }
 
+// The run-time check of the last layer: float32 round-off for float32 logits; one rounding step of
+// the dtype at the largest |logit| beyond that for bfloat16 and float16 (products of different
+// shapes may round a last bit differently there).
+TEST(LensReduce, FinalCheckToleranceFollowsTheLogitsDtype) {
+  const at::Tensor z = at::tensor({-4.0, 1.0, 3.0});
+  EXPECT_EQ(final_check_tolerance(z.to(at::kFloat)), 1e-4);
+  EXPECT_DOUBLE_EQ(final_check_tolerance(z.to(at::kBFloat16)), 1e-4 + 4.0 / 128);  // bf16 keeps 8 bits
+  EXPECT_DOUBLE_EQ(final_check_tolerance(z.to(at::kHalf)), 1e-4 + 4.0 / 1024);     // float16 keeps 11
+}
+
 }  // namespace
 }  // namespace lens
