@@ -113,7 +113,7 @@ std::vector<LensResult> run_lenses(Model& model, const std::vector<const Lens*>&
 /// The final layer's distribution at the lens positions, prepared once and shared by every layer's
 /// reduction: its log-probs and probs (P, vocab) plus per-row constants of the KL.
 struct FinalDist {
-  at::Tensor logprobs;              // (P, V) float32 log-probs; only off the CPU (tensor-op path)
+  at::Tensor logprobs;              // (P, V) float32 log-probs; only on the tensor-op path (off the CPU, float16)
   at::Tensor probs;                 // (P, V) float32 probs, contiguous
   std::vector<int64_t> top1;        // (P) argmax, first on ties
   std::vector<double> sum_p_logp;   // (P) sum_v p log p (minus the final entropy)
@@ -124,7 +124,8 @@ struct FinalDist {
 FinalDist prepare_final(const at::Tensor& final_logits);
 
 /// Reduces one layer's logits (P, vocab) against the final layer's distribution at the same rows.
-/// float32 CPU tensors take fused vectorised row loops; others (CUDA) the tensor-op path.
+/// float32 and bfloat16 CPU tensors take fused vectorised row loops; others (CUDA, float16) the tensor-op
+/// path in float32.
 LayerStats reduce_layer(int64_t layer, const at::Tensor& logits, const FinalDist& final,
                         const std::vector<int64_t>& positions, const LensOptions& opts);
 
