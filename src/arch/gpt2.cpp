@@ -62,10 +62,7 @@ ModelWeights load_gpt2(const Checkpoint& ck, const ModelConfig& cfg) {
     LayerWeights lw;
     lw.ln1 = norm(b + "ln_1");
     lw.ln2 = norm(b + "ln_2");
-    LinearWeights qkv = conv(b + "attn.c_attn", d, 3 * d);  // rows: q | k | v
-    lw.q = {qkv.w.narrow(0, 0, d), qkv.b.narrow(0, 0, d)};
-    lw.k = {qkv.w.narrow(0, d, d), qkv.b.narrow(0, d, d)};
-    lw.v = {qkv.w.narrow(0, 2 * d, d), qkv.b.narrow(0, 2 * d, d)};
+    lw.qkv = conv(b + "attn.c_attn", d, 3 * d);  // rows: q | k | v
     lw.o = conv(b + "attn.c_proj", d, d);
     lw.up = conv(b + "mlp.c_fc", d, f);
     lw.down = conv(b + "mlp.c_proj", f, d);

@@ -113,7 +113,7 @@ std::shared_ptr<Model> Model::load(const fs::path& dir, const LoadOptions& opts)
   w.tok_embed = place(w.tok_embed, dt, dev);
   w.pos_embed = place(w.pos_embed, at::kFloat, dev);
   for (auto& lw : w.layers) {
-    for (LinearWeights* l : {&lw.q, &lw.k, &lw.v, &lw.o, &lw.up, &lw.gate, &lw.down}) place_linear(*l, dt, dev);
+    for (LinearWeights* l : {&lw.q, &lw.k, &lw.v, &lw.qkv, &lw.o, &lw.up, &lw.gate, &lw.down}) place_linear(*l, dt, dev);
     for (NormWeights* n : {&lw.ln1, &lw.ln2}) *n = {place(n->w, at::kFloat, dev), place(n->b, at::kFloat, dev)};
   }
   w.ln_f = {place(w.ln_f.w, at::kFloat, dev), place(w.ln_f.b, at::kFloat, dev)};

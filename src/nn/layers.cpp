@@ -93,7 +93,8 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int6
       q_(w.q),
       k_(w.k),
       v_(w.v),
-      o_(w.o) {}
+      o_(w.o),
+      qkv_(w.qkv) {}
 
 // Head dims up to this take fused_causal_attention when nobody asked for the pattern. Measured on
 // this machine (8 kv heads x 4, fused vs matmul + causal_softmax_ + matmul, 1 thread): dh 8 at
@@ -105,9 +106,20 @@ constexpr int64_t kFusedAttentionMaxHeadDim = 64;
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks) {
   const int64_t B = x.size(0), T = x.size(1);
-  at::Tensor q = linear_f32(x, q_).view({B, T, n_head_, d_head_}).transpose(1, 2);     // (B, H, T, dh)
-  at::Tensor k = linear_f32(x, k_).view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)
-  at::Tensor v = linear_f32(x, v_).view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)
+  at::Tensor q, k, v;
+  if (qkv_.w.defined()) {
+    const at::Tensor y = linear_f32(x, qkv_);  // (B, T, (H + 2 Hkv) dh): q | k | v
+    q = y.narrow(-1, 0, n_head_ * d_head_);
+    k = y.narrow(-1, n_head_ * d_head_, n_head_kv_ * d_head_);
+    v = y.narrow(-1, (n_head_ + n_head_kv_) * d_head_, n_head_kv_ * d_head_);
+  } else {
+    q = linear_f32(x, q_);
+    k = linear_f32(x, k_);
+    v = linear_f32(x, v_);
+  }
+  q = q.view({B, T, n_head_, d_head_}).transpose(1, 2);     // (B, H, T, dh)
+  k = k.view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)
+  v = v.view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)
   if (rotary_) {
     q = rotary->forward(q);
     k = rotary->forward(k);

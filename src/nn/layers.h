@@ -72,7 +72,7 @@ class AttentionImpl : public torch::nn::Module {
   int64_t sliding_window_;  // 0 = plain causal
   double scale_;
   bool rotary_;
-  LinearWeights q_, k_, v_, o_;
+  LinearWeights q_, k_, v_, o_, qkv_;
 };
 TORCH_MODULE(Attention);
 
