@@ -4,8 +4,6 @@
 #include "nn/layers.h"
 
 #include <cmath>
-#include <chrono>
-#include <cstdio>
 
 namespace lens {
 
@@ -187,14 +185,7 @@ at::Tensor BlockImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks)
     if (hooks != nullptr) hooks->emit_block(layer_, point, t);
   };
   emit("hook_resid_pre", x);
-  static double t_ln = 0, t_attn = 0, t_mlp = 0, t_ln2 = 0;
-  auto now = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
-  double t0 = now();
-  at::Tensor lnx = ln1_->forward(x);
-  double t1 = now();
-  at::Tensor attn_out = attn_->forward(lnx, rotary, hooks);
-  double t2 = now();
-  t_ln += t1 - t0; t_attn += t2 - t1;
+  at::Tensor attn_out = attn_->forward(ln1_->forward(x), rotary, hooks);
   emit("hook_attn_out", attn_out);
   at::Tensor out;
   if (parallel_) {
@@ -204,13 +195,7 @@ at::Tensor BlockImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks)
   } else {
     at::Tensor mid = x + attn_out;
     emit("hook_resid_mid", mid);
-    double t3 = now();
-    at::Tensor ln2x = ln2_->forward(mid);
-    double t4 = now();
-    at::Tensor mlp_out = mlp_->forward(ln2x);
-    double t5 = now();
-    t_ln2 += t4 - t3; t_mlp += t5 - t4;
-    if (std::getenv("DBG_BLOCK") && layer_ == 11) std::fprintf(stderr, "ln %.4f attn %.4f ln2 %.4f mlp %.4f\n", t_ln, t_attn, t_ln2, t_mlp);
+    at::Tensor mlp_out = mlp_->forward(ln2_->forward(mid));
     emit("hook_mlp_out", mlp_out);
     out = mid + mlp_out;
   }
