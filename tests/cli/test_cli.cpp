@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "cli_util.h"
+#include "lens/cpu.h"
 #include "test_util.h"
 
 namespace lens {
@@ -67,6 +68,19 @@ TEST(Cli, TimingReportsStagesOnStderrAndInJson) {
   ASSERT_EQ(plain.code, 0) << plain.err;
   EXPECT_FALSE(nlohmann::json::parse(plain.out).contains("timing"));
   EXPECT_EQ(plain.err.find("timing:"), std::string::npos);
+}
+
+TEST(Cli, Bfloat16OnACpuWithoutItSaysFloat32IsFaster) {
+  const std::string args = "run --model " + tiny_gpt2() + " --token-ids 1,2,3 --json";
+  Result bf16 = run_lens_cli(args + " --dtype bfloat16");
+  ASSERT_EQ(bf16.code, 0) << bf16.err;
+  const bool noted = bf16.err.find("note: this CPU has no bfloat16 arithmetic") != std::string::npos;
+  EXPECT_EQ(noted, cpu_lacks_native_bf16()) << bf16.err;  // the note follows the CPU (see test_cpu.cpp)
+  Result f32 = run_lens_cli(args + " --dtype float32");
+  ASSERT_EQ(f32.code, 0) << f32.err;
+  EXPECT_EQ(f32.err.find("bfloat16 arithmetic"), std::string::npos) << f32.err;
+  Result quiet = run_lens_cli(args + " --dtype bfloat16 -q");
+  EXPECT_EQ(quiet.err.find("note:"), std::string::npos) << quiet.err;
 }
 
 TEST(Cli, TableOnTerminal) {
