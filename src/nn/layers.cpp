@@ -3,7 +3,9 @@
 // numerically delicate (norms, softmax, rotary) runs in float32.
 #include "nn/layers.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace lens {
 
@@ -11,6 +13,21 @@ at::Tensor linear_native(const at::Tensor& x, const LinearWeights& l) {
   const auto wt = l.w.scalar_type();
   at::Tensor xin = x.scalar_type() == wt ? x : x.to(wt);
   return l.b.defined() ? at::linear(xin, l.w, l.b.to(wt)) : at::linear(xin, l.w);
+}
+
+at::Tensor linear_native_blocked(const at::Tensor& x, const LinearWeights& l, int64_t block_rows) {
+  const int64_t in = x.size(-1), out_dim = l.w.size(0);
+  const int64_t rows = in > 0 ? x.numel() / in : 0;
+  if (rows <= block_rows) return linear_native(x, l);
+  const at::Tensor x2 = x.reshape({rows, in});
+  at::Tensor y = at::empty({rows, out_dim}, x.options().dtype(l.w.scalar_type()));  // (rows, out)
+  for (int64_t r0 = 0; r0 < rows; r0 += block_rows) {
+    const int64_t n = std::min(block_rows, rows - r0);
+    y.narrow(0, r0, n).copy_(linear_native(x2.narrow(0, r0, n), l));
+  }
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = out_dim;
+  return y.view(shape);
 }
 
 at::Tensor linear_f32(const at::Tensor& x, const LinearWeights& l) {

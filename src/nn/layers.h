@@ -17,6 +17,10 @@ namespace lens {
 at::Tensor linear_f32(const at::Tensor& x, const LinearWeights& l);
 /// The same product, y left in W's dtype (x is cast to it).
 at::Tensor linear_native(const at::Tensor& x, const LinearWeights& l);
+/// linear_native over x (..., in) as products of at most block_rows rows each, written into one
+/// output: the same values (up to the matmul's own rounding) with each product's temporaries
+/// bounded by its block (see Model::unembed for why).
+at::Tensor linear_native_blocked(const at::Tensor& x, const LinearWeights& l, int64_t block_rows);
 
 /// Softmax over the last dim of attention scores (..., T, T) in place, query i attending to keys
 /// j <= i (and i - j < window when window > 0); masked entries become 0. Rows are taken as query
