@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "arch/arch.h"
@@ -166,17 +167,18 @@ at::Tensor Model::final_norm(const at::Tensor& resid) const { return impl_->ln_f
 // blocks of about this many bytes of float32 logits. Without native bfloat16 arithmetic, libtorch's
 // bfloat16 matmul holds a float32 buffer the size of its output besides the output itself: a
 // (512, 2048) x (2048, 32000) product peaked 79 MiB above its 31 MiB result (Ice Lake Xeon, torch
-// 1.13). Blocks bound that for long prompts: TinyLlama bf16 at 512 tokens, peak RSS 2564 -> 2502 MiB
-// (1.22 -> 1.19x its weights); the product's speed there is the same at 131, 262 or 512 rows
+// 1.13). Blocks bound that for long prompts: TinyLlama bf16 at 512 tokens, peak RSS 1.23 -> 1.196x
+// its weights in bench/run_bench.py; the product's speed there is the same at 131, 262 or 512 rows
 // (63-65 GFLOP/s).
 constexpr int64_t kUnembedBlockBytes = 16ll << 20;
 
 at::Tensor Model::unembed(const at::Tensor& normed, bool native) const {
   const LinearWeights& u = impl_->w_.unembed;
-  if (!normed.device().is_cpu() || u.w.scalar_type() == at::kFloat)
-    return native ? linear_native(normed, u) : linear_f32(normed, u);
-  const at::Tensor out = linear_native_blocked(normed, u, std::max<int64_t>(1, kUnembedBlockBytes / (u.w.size(0) * 4)));
-  return native ? out : out.to(at::kFloat);
+  const bool blocked = normed.device().is_cpu() && u.w.scalar_type() != at::kFloat;  // float32: one product
+  const int64_t block_rows = blocked ? std::max<int64_t>(1, kUnembedBlockBytes / (u.w.size(0) * 4))
+                                     : std::numeric_limits<int64_t>::max();
+  const at::Tensor y = linear_native_blocked(normed, u, block_rows);
+  return native || y.scalar_type() == at::kFloat ? y : y.to(at::kFloat);
 }
 
 }  // namespace lens

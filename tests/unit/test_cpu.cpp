@@ -2,8 +2,8 @@
 // which it derives from CPUID on its own: both must agree on whether avx512_bf16 or amx_bf16 is there.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "lens/cpu.h"
