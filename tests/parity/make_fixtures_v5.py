@@ -1,0 +1,746 @@
+# Builds tiny random decoder models with Hugging Face transformers 5.x (pinned in requirements-v5.txt), saves them
+# with save_pretrained under tests/fixtures/v5/<name>/ (config.json in the v5 layout + float32 model.safetensors,
+# plus config.v4.json: the same model in the transformers-4.x config layout where that exists), and records float64
+# reference activations, TransformerLens-style hook values and the logit lens in reference.json for the C++ parity
+# tests. Deterministic (fixed seeds), CPU only. Reference tooling only; building and testing lens never runs Python.
+#
+# Usage: /work/venv5/bin/python tests/parity/make_fixtures_v5.py [fixture names...]   (no names: all fixtures)
+# See tests/parity/README.md ("v5 fixtures") for the layout of reference.json.
+
+import contextlib
+import copy
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+
+import torch
+import torch.nn.functional as F
+import transformers
+from torch import nn
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OUT_ROOT = os.path.join(REPO_ROOT, "tests", "fixtures", "v5")
+
+WEIGHT_STD = 0.2  # larger than HF's 0.02 so every layer visibly changes the residual stream
+BIAS_STD = 0.1
+NORM_JITTER = 0.1  # norm gains are 1 + U(-0.1, 0.1) (Gemma-style (1 + w) norms: w = U(-0.1, 0.1) + 1, gains ~2)
+SIG_DIGITS = 9
+SELF_TOL = 1e-9  # self-checks on the float64 tensors
+V4_TOL = 1e-12  # config.v4.json vs config.json logits, float64
+ABLATION_MIN = 1e-2  # every ablated feature must move some logit by more than this
+MAX_ABS_ACT = 30.0  # keep activations moderate so a float32 implementation can match to ~1e-4
+MAX_FILE_BYTES = 1 << 20
+V4_TRANSFORMERS_VERSION = "4.57.1"  # written into config.v4.json, as a 4.x save_pretrained would
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# True float64: transformers upcasts "to full precision" by calling .float() / .to(torch.float32) (RMSNorm, softmax
+# in eager attention, RoPE cos/sin and inv_freq, Ernie/GLM rotary). In a float64 model those casts DOWNCAST to
+# float32. Inside this context every request for float32 yields float64 instead, so the reference is float64
+# end to end. reference.json records how far transformers' own float64-with-float32-islands logits are from it.
+# ----------------------------------------------------------------------------------------------------------------------
+_F32 = (torch.float32,)
+
+
+def _promote(dtype):
+    return torch.float64 if dtype in _F32 else dtype
+
+
+@contextlib.contextmanager
+def float64_everywhere():
+    orig_float = torch.Tensor.float
+    orig_to = torch.Tensor.to
+    orig_type = torch.Tensor.type
+    orig_softmax = F.softmax
+    orig_log_softmax = F.log_softmax
+    factories = {n: getattr(torch, n) for n in ("arange", "tensor", "zeros", "ones", "empty", "full", "linspace")}
+
+    def p_float(self, *a, **k):
+        return orig_to(self, torch.float64) if self.dtype != torch.float64 else self
+
+    def p_to(self, *args, **kwargs):
+        args = tuple(_promote(a) if isinstance(a, torch.dtype) else a for a in args)
+        if "dtype" in kwargs:
+            kwargs["dtype"] = _promote(kwargs["dtype"])
+        return orig_to(self, *args, **kwargs)
+
+    def p_type(self, dtype=None, *a, **k):
+        if isinstance(dtype, torch.dtype):
+            dtype = _promote(dtype)
+        return orig_type(self, dtype, *a, **k) if dtype is not None else orig_type(self)
+
+    def p_softmax(x, *a, dtype=None, **k):
+        return orig_softmax(x, *a, dtype=_promote(dtype) if dtype is not None else None, **k)
+
+    def p_log_softmax(x, *a, dtype=None, **k):
+        return orig_log_softmax(x, *a, dtype=_promote(dtype) if dtype is not None else None, **k)
+
+    def p_factory(fn):
+        def wrapped(*a, **k):
+            if "dtype" in k:
+                k["dtype"] = _promote(k["dtype"])
+            return fn(*a, **k)
+
+        return wrapped
+
+    torch.Tensor.float, torch.Tensor.to, torch.Tensor.type = p_float, p_to, p_type
+    F.softmax, F.log_softmax = p_softmax, p_log_softmax
+    nn.functional.softmax = p_softmax
+    for n, fn in factories.items():
+        setattr(torch, n, p_factory(fn))
+    prev_default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(prev_default)
+        torch.Tensor.float, torch.Tensor.to, torch.Tensor.type = orig_float, orig_to, orig_type
+        F.softmax, F.log_softmax = orig_softmax, orig_log_softmax
+        nn.functional.softmax = orig_softmax
+        for n, fn in factories.items():
+            setattr(torch, n, fn)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------------------------------
+def getmod(root, path):
+    m = root
+    for part in path.split("."):
+        m = m[int(part)] if part.isdigit() else getattr(m, part)
+    return m
+
+
+def init_weights(model, seed, norm_names=("norm", "ln_", "layernorm"), one_plus_w=False):
+    """Norm gains 1 + U(-0.1, 0.1) (for (1 + w) norms w is stored so that 1 + w ~ 2), biases N(0, 0.1),
+    other weights N(0, 0.2). xIELU's scalar parameters: their defaults plus a small per-layer jitter."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():  # tied parameters are listed once
+            if ".act_fn." in name:  # xIELU alpha_p / alpha_n (softplus-parametrised scalars)
+                p.add_(0.1 * (2.0 * torch.rand(p.shape, generator=g) - 1.0))
+            elif any(n in name for n in norm_names) and name.endswith(".weight"):
+                p.copy_(1.0 + NORM_JITTER * (2.0 * torch.rand(p.shape, generator=g) - 1.0))
+            elif name.endswith(".bias"):
+                p.copy_(BIAS_STD * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(WEIGHT_STD * torch.randn(p.shape, generator=g))
+
+
+def rounded(x):
+    """Nested lists of floats with SIG_DIGITS significant digits."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().double().tolist()
+    if isinstance(x, list):
+        return [rounded(v) for v in x]
+    return float(f"{x:.{SIG_DIGITS}g}")
+
+
+def maxdiff(a, b):
+    return (a.double() - b.double()).abs().max().item()
+
+
+def first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Family descriptions: where the blocks are and what each sub-layer adds to the residual stream.
+#   attn / mlp: (submodule of the block whose output is added, or a callable(block) -> module), times `mult(config)`
+#   mid: submodule of the block whose INPUT is resid_mid (None for parallel-residual blocks)
+# ----------------------------------------------------------------------------------------------------------------------
+def _rm(cfg):
+    return float(cfg.residual_multiplier)
+
+
+LLAMA_LIKE = dict(layers="model.layers", final_norm="model.norm", lm_head="lm_head",
+                  attn="self_attn", mlp="mlp", mid="post_attention_layernorm")
+FAMILIES = {
+    "gpt2": dict(layers="transformer.h", final_norm="transformer.ln_f", lm_head="lm_head",
+                 attn="attn", mlp="mlp", mid="ln_2"),
+    "gpt_neox": dict(layers="gpt_neox.layers", final_norm="gpt_neox.final_layer_norm", lm_head="lm_head",
+                     attn="attention", mlp="mlp",
+                     mid=lambda cfg: None if cfg.use_parallel_residual else "post_attention_layernorm"),
+    "llama": LLAMA_LIKE, "mistral": LLAMA_LIKE, "qwen2": LLAMA_LIKE, "gemma": LLAMA_LIKE, "qwen3": LLAMA_LIKE,
+    "smollm3": LLAMA_LIKE, "ministral": LLAMA_LIKE, "arcee": LLAMA_LIKE, "seed_oss": LLAMA_LIKE,
+    "hunyuan_v1_dense": LLAMA_LIKE, "ernie4_5": LLAMA_LIKE,
+    "apertus": dict(LLAMA_LIKE, mid="feedforward_layernorm"),
+    # post-norm only: attention reads the raw residual; what is added is post_attention_layernorm(attn(x)).
+    "exaone4": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm", mid="mlp"),
+    # sandwich norms: pre-norms input_layernorm / post_attention_layernorm, post-norms post_self_attn_layernorm /
+    # post_mlp_layernorm whose outputs are what is added.
+    "glm4": dict(LLAMA_LIKE, attn="post_self_attn_layernorm", mlp="post_mlp_layernorm"),
+    "granite": dict(LLAMA_LIKE, attn_mult=_rm, mlp_mult=_rm,
+                    logits_post=lambda cfg, x: x / cfg.logits_scaling),
+}
+
+
+def family(model):
+    fam = dict(FAMILIES[model.config.model_type])
+    if callable(fam["mid"]):
+        fam["mid"] = fam["mid"](model.config)
+    return fam
+
+
+def readout(model, fam, resid):
+    """The model's own head: final norm, lm_head, then the CausalLM forward's logit post-processing."""
+    logits = getmod(model, fam["lm_head"])(getmod(model, fam["final_norm"])(resid))
+    post = fam.get("logits_post")
+    return post(model.config, logits) if post else logits
+
+
+def rope_buffers_to_float64(model):
+    """transformers computes inv_freq in float32 (explicit dtype=torch.float). Recompute every rotary module's
+    buffers with the same init function under float64_everywhere(), as PreTrainedModel._init_weights does."""
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+    n = 0
+    for mod in model.modules():
+        if "RotaryEmbedding" in type(mod).__name__ and hasattr(mod, "original_inv_freq"):
+            fns = {"default": getattr(mod, "compute_default_rope_parameters", None),
+                   "ntk_alpha": getattr(mod, "compute_ntk_alpha_rope_parameters", None), **ROPE_INIT_FUNCTIONS}
+            with float64_everywhere():
+                inv, scale = fns[mod.rope_type](mod.config)
+            assert inv.dtype == torch.float64, inv.dtype
+            mod.register_buffer("inv_freq", inv, persistent=False)
+            mod.register_buffer("original_inv_freq", inv.clone(), persistent=False)
+            mod.attention_scaling = scale
+            n += 1
+    return n
+
+
+def load64(path, cls):
+    m = cls.from_pretrained(path, attn_implementation="eager", dtype=torch.float64)
+    m.eval()
+    assert m.config._attn_implementation == "eager"
+    for n, p in m.named_parameters():
+        assert p.dtype == torch.float64, n
+    rope_buffers_to_float64(m)
+    return m
+
+
+def logits64(model, ids, promote=True):
+    ctx = float64_everywhere() if promote else contextlib.nullcontext()
+    with ctx, torch.no_grad():
+        return model(torch.tensor([ids]), use_cache=False).logits[0]
+
+
+def run_reference(model, ids):
+    fam = family(model)
+    cfg = model.config
+    layers = getmod(model, fam["layers"])
+    n = len(layers)
+    cap = {k: [None] * n for k in ("pre", "post", "attn", "mlp", "mid")}
+    cap["ln_final"] = None
+    handles = []
+
+    def hidden_arg(args, kwargs):
+        return args[0] if args else kwargs["hidden_states"]
+
+    for l, layer in enumerate(layers):
+        def pre_hook(_m, args, kwargs, l=l):
+            cap["pre"][l] = hidden_arg(args, kwargs).detach().clone()
+
+        def post_hook(_m, _a, out, l=l):
+            cap["post"][l] = first(out).detach().clone()
+
+        def out_hook(key, l=l):
+            def h(_m, _a, out):
+                cap[key][l] = first(out).detach().clone()
+            return h
+
+        def mid_hook(_m, args, kwargs, l=l):
+            cap["mid"][l] = hidden_arg(args, kwargs).detach().clone()
+
+        handles.append(layer.register_forward_pre_hook(pre_hook, with_kwargs=True))
+        handles.append(layer.register_forward_hook(post_hook))
+        handles.append(getmod(layer, fam["attn"]).register_forward_hook(out_hook("attn")))
+        handles.append(getmod(layer, fam["mlp"]).register_forward_hook(out_hook("mlp")))
+        if fam["mid"]:
+            handles.append(getmod(layer, fam["mid"]).register_forward_pre_hook(mid_hook, with_kwargs=True))
+
+    def norm_hook(_m, _a, out):
+        cap["ln_final"] = first(out).detach().clone()
+
+    handles.append(getmod(model, fam["final_norm"]).register_forward_hook(norm_hook))
+    try:
+        with float64_everywhere(), torch.no_grad():
+            out = model(torch.tensor([ids]), output_attentions=True, output_hidden_states=True, use_cache=False)
+            am = fam.get("attn_mult", lambda c: 1.0)(cfg)
+            mm = fam.get("mlp_mult", lambda c: 1.0)(cfg)
+            hooks = {}
+            for l in range(n):
+                hooks[f"blocks.{l}.hook_resid_pre"] = cap["pre"][l][0]
+                hooks[f"blocks.{l}.hook_attn_out"] = cap["attn"][l][0] * am
+                if fam["mid"]:
+                    hooks[f"blocks.{l}.hook_resid_mid"] = cap["mid"][l][0]
+                hooks[f"blocks.{l}.hook_mlp_out"] = cap["mlp"][l][0] * mm
+                hooks[f"blocks.{l}.hook_resid_post"] = cap["post"][l][0]
+                hooks[f"blocks.{l}.attn.hook_pattern"] = out.attentions[l][0]
+            hooks["ln_final.hook_normalized"] = cap["ln_final"][0]
+            logits = out.logits[0]
+            # logit lens through the model's own head
+            reads = [hooks["blocks.0.hook_resid_pre"]] + [hooks[f"blocks.{l}.hook_resid_post"] for l in range(n)]
+            lens_logits = torch.stack([readout(model, fam, r) for r in reads])  # (n+1, T, V)
+            normed_last = getmod(model, fam["final_norm"])(hooks[f"blocks.{n - 1}.hook_resid_post"])
+    finally:
+        for h in handles:
+            h.remove()
+
+    for k, v in hooks.items():
+        assert v.dtype == torch.float64, (k, v.dtype)
+    logp = torch.log_softmax(lens_logits, dim=-1)
+    probs = logp.exp()
+    entropy = -(probs * logp).sum(-1)
+    kl = (probs[-1] * (logp[-1] - logp)).sum(-1)
+
+    # self-checks on the float64 tensors
+    sc = {}
+    sc["readout_last_resid_post_vs_logits"] = maxdiff(lens_logits[-1], logits)
+    sc["final_norm_last_resid_post_vs_ln_final"] = maxdiff(normed_last, hooks["ln_final.hook_normalized"])
+    d_mid, d_post, d_chain, d_hs = 0.0, 0.0, 0.0, 0.0
+    for l in range(n):
+        pre, a, m, post = (hooks[f"blocks.{l}.{k}"] for k in ("hook_resid_pre", "hook_attn_out", "hook_mlp_out",
+                                                             "hook_resid_post"))
+        if fam["mid"]:
+            mid = hooks[f"blocks.{l}.hook_resid_mid"]
+            d_mid = max(d_mid, maxdiff(pre + a, mid))
+            d_post = max(d_post, maxdiff(mid + m, post))
+        else:
+            d_post = max(d_post, maxdiff(pre + a + m, post))
+        if l + 1 < n:
+            d_chain = max(d_chain, maxdiff(post, hooks[f"blocks.{l + 1}.hook_resid_pre"]))
+        d_hs = max(d_hs, maxdiff(pre, out.hidden_states[l][0]))
+    if fam["mid"]:
+        sc["resid_pre_plus_attn_out_vs_resid_mid"] = d_mid
+        sc["resid_mid_plus_mlp_out_vs_resid_post"] = d_post
+    else:
+        sc["resid_pre_plus_attn_out_plus_mlp_out_vs_resid_post"] = d_post
+    sc["resid_post_l_vs_resid_pre_l_plus_1"] = d_chain
+    sc["resid_pre_l_vs_hidden_states_l"] = d_hs
+    pat = torch.stack([hooks[f"blocks.{l}.attn.hook_pattern"] for l in range(n)])
+    sc["attention_rows_sum_to_1"] = maxdiff(pat.sum(-1), torch.ones(pat.shape[:-1], dtype=torch.float64))
+    sc["attention_upper_triangle_is_0"] = pat.triu(1).abs().max().item()
+    for k, v in sc.items():
+        assert v <= SELF_TOL, f"self-check {k} failed: {v}"
+    # The last block's raw output must differ from HF's final-normed hidden_states[-1].
+    last_gap = maxdiff(hooks[f"blocks.{n - 1}.hook_resid_post"], out.hidden_states[-1][0])
+    assert last_gap > 1e-2, "last resid_post equals the final-normed hidden state"
+    act_max = max(v.abs().max().item() for k, v in hooks.items() if "pattern" not in k)
+    lens = {"probs": probs, "entropy": entropy, "kl_to_final": kl}
+    return hooks, logits, lens, sc, act_max
+
+
+def build_from_state(cls, cfg, state):
+    m = cls(cfg).to(torch.float64)
+    m.load_state_dict(state)
+    m.eval()
+    rope_buffers_to_float64(m)
+    return m
+
+
+def ablation_gap(model, ids, ref_logits, cfg_edit=None, model_edit=None, patch=None):
+    """Rebuild the model (same weights) with a feature changed; max |logit diff| vs the reference."""
+    cfg = copy.deepcopy(model.config)
+    if cfg_edit:
+        cfg_edit(cfg)
+    other = build_from_state(type(model), cfg, model.state_dict())
+    if model_edit:
+        model_edit(other)
+    with (patch() if patch else contextlib.nullcontext()):
+        lg = logits64(other, ids)
+    return maxdiff(lg, ref_logits)
+
+
+def identity_modules(paths):
+    """model_edit replacing every module whose dotted name ends with one of `paths` by nn.Identity."""
+    def edit(model):
+        names = [n for n, _ in model.named_modules() if any(n.endswith("." + p) or n == p for p in paths)]
+        assert names, paths
+        for n in names:
+            parent, _, leaf = n.rpartition(".")
+            setattr(getmod(model, parent) if parent else model, leaf, nn.Identity())
+    return edit
+
+
+def zero_params(suffixes):
+    def edit(model):
+        hit = 0
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if any(n.endswith(s) for s in suffixes):
+                    p.zero_()
+                    hit += 1
+        assert hit, suffixes
+    return edit
+
+
+def set_rope(**changes):
+    def edit(cfg):
+        rp = dict(cfg.rope_parameters)
+        for k, v in changes.items():
+            if v is None:
+                rp.pop(k, None)
+            else:
+                rp[k] = v
+        cfg.rope_parameters = rp
+    return edit
+
+
+def rope_default(cfg):
+    rp = cfg.rope_parameters
+    keep = {"rope_type": "default", "rope_theta": rp["rope_theta"]}
+    if "partial_rotary_factor" in rp:
+        keep["partial_rotary_factor"] = rp["partial_rotary_factor"]
+    cfg.rope_parameters = keep
+
+
+def setattrs(**kv):
+    def edit(cfg):
+        for k, v in kv.items():
+            setattr(cfg, k, v)
+    return edit
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# config.v4.json: the same model in the transformers-4.x config.json layout
+# ----------------------------------------------------------------------------------------------------------------------
+def v4_layout(d, model_type, layer_types_rule=None):
+    """d: the v5 config.json dict. Returns the 4.x-style dict and a description of what was translated."""
+    d = copy.deepcopy(d)
+    what = []
+    d["torch_dtype"] = d.pop("dtype")
+    what.append("dtype -> torch_dtype")
+    rp = d.pop("rope_parameters", None)
+    if rp:
+        rp = dict(rp)
+        theta = rp.pop("rope_theta")
+        prf = rp.pop("partial_rotary_factor", None)
+        if model_type == "gpt_neox":
+            d["rotary_emb_base"] = theta
+            d["rotary_pct"] = prf
+            what.append("rope_parameters -> rotary_emb_base + rotary_pct")
+        else:
+            d["rope_theta"] = theta
+            if prf is not None:
+                d["partial_rotary_factor"] = prf
+            what.append("rope_parameters -> rope_theta" + (" + partial_rotary_factor" if prf is not None else ""))
+        if rp.get("rope_type", "default") != "default":
+            rp["type"] = rp["rope_type"]  # 4.x configs often carry both
+            d["rope_scaling"] = rp
+            what.append("+ rope_scaling")
+        else:
+            d["rope_scaling"] = None
+    if layer_types_rule:
+        what.append(layer_types_rule(d))
+    d["transformers_version"] = V4_TRANSFORMERS_VERSION
+    return d, "; ".join(what)
+
+
+def lt_qwen(d):
+    """layer_types -> use_sliding_window + max_window_layers (layers >= max_window_layers slide)."""
+    lt = d.pop("layer_types")
+    k = lt.index("sliding_attention") if "sliding_attention" in lt else len(lt)
+    assert all(t == "full_attention" for t in lt[:k]) and all(t == "sliding_attention" for t in lt[k:]), lt
+    d["use_sliding_window"] = k < len(lt)
+    d["max_window_layers"] = k
+    return f"layer_types -> use_sliding_window {d['use_sliding_window']} + max_window_layers {k}"
+
+
+def lt_exaone4(d):
+    lt = d.pop("layer_types")
+    for p in range(1, len(lt) + 1):
+        if all((t == "full_attention") == ((i + 1) % p == 0) for i, t in enumerate(lt)):
+            d["sliding_window_pattern"] = p
+            return f"layer_types -> sliding_window_pattern {p}"
+    raise AssertionError(lt)
+
+
+def lt_smollm3(d):
+    lt = d.pop("layer_types")
+    assert not d.get("use_sliding_window") and all(t == "full_attention" for t in lt), lt
+    return "layer_types dropped (derived from no_rope_layers / use_sliding_window false)"
+
+
+def lt_gemma(d):
+    d["hidden_act"] = "gelu"  # legacy Gemma release configs: hidden_act gelu + hidden_activation null (means tanh)
+    d["hidden_activation"] = None
+    return "hidden_act gelu_pytorch_tanh -> legacy 'gelu' + hidden_activation null"
+
+
+def check_v4(out_dir, v4, cls, ids, ref_logits):
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(os.path.join(out_dir, "model.safetensors"), tmp)
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(v4, f, indent=2)
+        m = load64(tmp, cls)
+        return maxdiff(logits64(m, ids), ref_logits)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Writing one fixture
+# ----------------------------------------------------------------------------------------------------------------------
+NOTE_COMMON = (
+    "Produced by tests/parity/make_fixtures_v5.py with transformers {tv}: random weights (seeded; weights N(0, {w}), "
+    "biases N(0, {b}), norm gains 1 + U(-{n}, {n})) saved as float32 by save_pretrained; reference computed by "
+    "reloading this directory with from_pretrained(dtype=float64, attn_implementation='eager'), eval, no KV cache, "
+    "with transformers' internal float32 upcasts (RMSNorm, softmax, RoPE) promoted to float64 so the whole forward "
+    "is float64 (float32_islands_max_abs_logit_diff = the logit difference to transformers' unpatched float64 "
+    "forward). Floats have {s} significant digits. "
+).format(tv=transformers.__version__, w=WEIGHT_STD, b=BIAS_STD, n=NORM_JITTER, s=SIG_DIGITS)
+
+
+def write_fixture(name, model, ids, note, ablations=(), v4_rule=None, v4_skip=None, extra=None):
+    """ablations: list of (what, dict(cfg_edit=..., model_edit=..., patch=...)); each must move the logits.
+    v4_rule: None (no layer_types translation needed), a callable translating layer_types, or v4_skip=reason."""
+    cls = type(model)
+    out_dir = os.path.join(OUT_ROOT, name)
+    if os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    model.save_pretrained(out_dir)
+    gen = os.path.join(out_dir, "generation_config.json")
+    if os.path.exists(gen):
+        os.remove(gen)
+    assert sorted(os.listdir(out_dir)) == ["config.json", "model.safetensors"], os.listdir(out_dir)
+
+    m = load64(out_dir, cls)
+    hooks, logits, lens, sc, act_max = run_reference(m, ids)
+    islands = maxdiff(logits64(m, ids, promote=False), logits)
+    assert islands < 1e-3, islands
+    assert act_max < MAX_ABS_ACT, f"{name}: activations reach {act_max}"
+
+    abl = []
+    for what, kw in ablations:
+        gap = ablation_gap(m, ids, logits, **kw)
+        assert gap > ABLATION_MIN, f"{name}: '{what}' does not change the logits ({gap})"
+        abl.append({"what": what, "max_abs_logit_diff": float(f"{gap:.3g}")})
+
+    with open(os.path.join(out_dir, "config.json")) as f:
+        cfg_v5 = json.load(f)
+    v4_checked, v4_note, v4_diff = False, v4_skip, None
+    if v4_skip is None:
+        v4, v4_note = v4_layout(cfg_v5, m.config.model_type, v4_rule)
+        v4_diff = check_v4(out_dir, v4, cls, ids, logits)
+        assert v4_diff <= V4_TOL, f"{name}: config.v4.json gives different logits ({v4_diff})"
+        with open(os.path.join(out_dir, "config.v4.json"), "w") as f:
+            json.dump(v4, f, indent=2, sort_keys=True)
+            f.write("\n")
+        v4_checked = True
+
+    n = len(getmod(m, family(m)["layers"]))
+    doc = {
+        "name": name,
+        "model_type": m.config.model_type,
+        "architectures": cfg_v5.get("architectures"),
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__,
+        "note": NOTE_COMMON + note + (" config.v4.json: " + v4_note + "." if v4_checked else
+                                      " No config.v4.json: " + v4_note + "."),
+        "shapes": {"T": len(ids), "n_layer": n, "d_model": int(hooks["blocks.0.hook_resid_pre"].shape[-1]),
+                   "n_head": int(hooks["blocks.0.attn.hook_pattern"].shape[0]), "vocab": int(logits.shape[-1])},
+        "input_ids": list(ids),
+        "hooks": {k: rounded(v) for k, v in hooks.items()},
+        "logits": rounded(logits),
+        "lens": {k: rounded(v) for k, v in lens.items()},
+        "ablations": abl,
+        "self_check": {k: float(f"{v:.3g}") for k, v in sc.items()},
+        "float32_islands_max_abs_logit_diff": float(f"{islands:.3g}"),
+        "max_abs_activation": float(f"{act_max:.3g}"),
+        "v4_layout_checked": v4_checked,
+    }
+    if v4_checked:
+        doc["v4_layout_max_abs_logit_diff"] = float(f"{v4_diff:.3g}")
+    if extra:
+        doc.update(extra)
+    path = os.path.join(out_dir, "reference.json")
+    with open(path, "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+        f.write("\n")
+
+    print(f"[{name}] {m.config.model_type} T={len(ids)} n_layer={n} max|act|={act_max:.3g} "
+          f"float32-islands={islands:.2e}", file=sys.stderr)
+    for k, v in sc.items():
+        print(f"  self-check {k:55s} {v:.2e}", file=sys.stderr)
+    for a in abl:
+        print(f"  ablation   {a['what']:55s} {a['max_abs_logit_diff']:.3g}", file=sys.stderr)
+    print(f"  v4 layout: " + (f"checked, max diff {v4_diff:.2e} ({v4_note})" if v4_checked else f"skipped ({v4_note})"),
+          file=sys.stderr)
+    for fn in sorted(os.listdir(out_dir)):
+        size = os.path.getsize(os.path.join(out_dir, fn))
+        assert size < MAX_FILE_BYTES, f"{name}/{fn} is {size} bytes"
+    print("  files: " + ", ".join(f"{fn} {os.path.getsize(os.path.join(out_dir, fn))}"
+                                  for fn in sorted(os.listdir(out_dir))), file=sys.stderr)
+
+
+def make_ids(seed, T, vocab, bos=None, lo=3):
+    g = torch.Generator().manual_seed(seed)
+    body = torch.randint(lo, vocab, (T - (bos is not None),), generator=g).tolist()
+    return ([bos] if bos is not None else []) + body
+
+
+def new_model(cls, cfg, seed, **init_kw):
+    torch.manual_seed(seed)
+    model = cls(cfg).float().eval()
+    init_weights(model, seed, **init_kw)
+    return model
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Fixtures
+# ----------------------------------------------------------------------------------------------------------------------
+FIXTURES = {}
+
+
+def fixture(name):
+    def reg(fn):
+        FIXTURES[name] = fn
+        return fn
+    return reg
+
+
+# --- existing families in the v5 layout -------------------------------------------------------------------------------
+@fixture("v5-gpt2")
+def make_gpt2():
+    from transformers import GPT2Config, GPT2LMHeadModel
+    cfg = GPT2Config(n_layer=3, n_embd=32, n_head=4, vocab_size=97, n_positions=64, activation_function="gelu_new",
+                     tie_word_embeddings=True, bos_token_id=0, eos_token_id=0)
+    model = new_model(GPT2LMHeadModel, cfg, 1234)
+    write_fixture("v5-gpt2", model, make_ids(4321, 13, 97, lo=0),
+                  "GPT-2: tied head, learned positions, gelu_new, Conv1D weights stored (in, out); "
+                  "hook_attn_out = attn module output (c_proj), hook_resid_mid = ln_2 input.",
+                  ablations=[("learned position embeddings (wpe) zeroed", dict(model_edit=zero_params(["wpe.weight"]))),
+                             ("no 1/sqrt(head_dim) attention scaling", dict(cfg_edit=setattrs(scale_attn_weights=False)))])
+
+
+@fixture("v5-llama")
+def make_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+    cfg = LlamaConfig(hidden_size=32, intermediate_size=56, num_hidden_layers=3, num_attention_heads=4,
+                      num_key_value_heads=2, vocab_size=101, max_position_embeddings=64,
+                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, rms_norm_eps=1e-5,
+                      tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
+    model = new_model(LlamaForCausalLM, cfg, 5678)
+    write_fixture("v5-llama", model, make_ids(8765, 13, 101, bos=1),
+                  "LLaMA: GQA (4 query heads, 2 KV heads, head_dim 8), untied lm_head, SiLU-gated MLP, RMSNorm eps "
+                  "1e-5, rotate_half RoPE theta 1e4.",
+                  ablations=[("rope_theta 1e4 -> 1e6", dict(cfg_edit=set_rope(rope_theta=1e6))),
+                             ("KV heads paired differently (k/v heads swapped)",
+                              dict(model_edit=_swap_kv_heads))])
+
+
+def _swap_kv_heads(model):
+    with torch.no_grad():
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.k_proj, layer.self_attn.v_proj):
+                w = proj.weight.view(2, -1, proj.weight.shape[-1])
+                proj.weight.copy_(torch.stack([w[1].clone(), w[0].clone()]).view_as(proj.weight))
+
+
+def _gpt_neox(name, parallel, rotary, seed):
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    cfg = GPTNeoXConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+                        vocab_size=107, max_position_embeddings=64,
+                        rope_parameters={"rope_type": "default", "rope_theta": 1000.0,
+                                         "partial_rotary_factor": rotary},
+                        hidden_act="gelu", layer_norm_eps=1e-5, use_parallel_residual=parallel,
+                        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
+    model = new_model(GPTNeoXForCausalLM, cfg, seed)
+    other = 1.0 if rotary != 1.0 else 0.5
+    write_fixture(name, model, make_ids(seed + 1, 12, 107, lo=0),
+                  f"GPT-NeoX: use_parallel_residual={parallel}, head_dim 8 with partial_rotary_factor {rotary} -> "
+                  f"{int(8 * rotary)} rotary dims (rotate_half on those), theta 1000, LayerNorm with bias, exact gelu, "
+                  "fused query_key_value laid out per head [q_h|k_h|v_h], untied head (saved as embed_out.weight or "
+                  "lm_head.weight, see model.safetensors)"
+                  + ("; parallel block: resid_post = resid_pre + attn_out + mlp_out, no hook_resid_mid." if parallel
+                     else "; sequential block: hook_resid_mid = post_attention_layernorm input."),
+                  ablations=[(f"use_parallel_residual {parallel} -> {not parallel}",
+                              dict(cfg_edit=setattrs(use_parallel_residual=not parallel))),
+                             (f"partial_rotary_factor {rotary} -> {other}",
+                              dict(cfg_edit=set_rope(partial_rotary_factor=other)))])
+
+
+FIXTURES["v5-gpt-neox"] = lambda: _gpt_neox("v5-gpt-neox", True, 0.5, 1111)
+FIXTURES["v5-gpt-neox-seq"] = lambda: _gpt_neox("v5-gpt-neox-seq", False, 0.25, 2222)
+
+
+@fixture("v5-mistral")
+def make_mistral():
+    from transformers import MistralConfig, MistralForCausalLM
+    cfg = MistralConfig(hidden_size=32, intermediate_size=56, num_hidden_layers=3, num_attention_heads=4,
+                        num_key_value_heads=2, vocab_size=103, max_position_embeddings=64,
+                        rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, rms_norm_eps=1e-5,
+                        sliding_window=4, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
+    model = new_model(MistralForCausalLM, cfg, 2468)
+    write_fixture("v5-mistral", model, make_ids(8642, 14, 103, bos=1),
+                  "Mistral: sliding_window 4 < T=14 on every layer (query i attends keys i-3..i; Mistral's config "
+                  "has no layer_types), GQA (4/2), untied head.",
+                  ablations=[("sliding_window 4 -> null", dict(cfg_edit=setattrs(sliding_window=None)))])
+
+
+@fixture("v5-qwen2")
+def make_qwen2():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    cfg = Qwen2Config(hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                      num_key_value_heads=2, vocab_size=109, max_position_embeddings=64,
+                      rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, rms_norm_eps=1e-6,
+                      use_sliding_window=True, sliding_window=4, max_window_layers=1,
+                      layer_types=["full_attention", "sliding_attention", "sliding_attention"],
+                      tie_word_embeddings=True, bos_token_id=1, eos_token_id=2)
+    model = new_model(Qwen2ForCausalLM, cfg, 1357)
+    write_fixture("v5-qwen2", model, make_ids(7531, 15, 109),
+                  "Qwen2: layer_types [full, sliding, sliding] with sliding_window 4 < T=15, biases on q/k/v (none on "
+                  "o_proj), tied head, GQA (4/2), theta 1e6.",
+                  ablations=[("all layers full_attention",
+                              dict(cfg_edit=setattrs(layer_types=["full_attention"] * 3))),
+                             ("q/k/v biases zeroed", dict(model_edit=zero_params(["q_proj.bias", "k_proj.bias",
+                                                                                  "v_proj.bias"])))],
+                  v4_rule=lt_qwen)
+
+
+@fixture("v5-gemma")
+def make_gemma():
+    from transformers import GemmaConfig, GemmaForCausalLM
+    cfg = GemmaConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                      num_key_value_heads=2, head_dim=12, vocab_size=113, max_position_embeddings=64,
+                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, rms_norm_eps=1e-6,
+                      hidden_act="gelu_pytorch_tanh", tie_word_embeddings=True, bos_token_id=2, eos_token_id=1,
+                      pad_token_id=0)
+    model = new_model(GemmaForCausalLM, cfg, 8642)
+    with torch.no_grad():
+        model.model.embed_tokens.weight.mul_(0.5)  # embeddings N(0, 0.1): times sqrt(32) they stay moderate
+
+    def plain_norms(m):  # x * w instead of x * (1 + w): same as storing w - 1
+        with torch.no_grad():
+            for n, p in m.named_parameters():
+                if "norm" in n:
+                    p.sub_(1.0)
+
+    def unscaled(m):
+        m.model.embed_tokens.embed_scale.fill_(1.0)
+
+    write_fixture("v5-gemma", model, make_ids(2468, 13, 113, bos=2),
+                  "Gemma: embeddings N(0, 0.1) times sqrt(32) (embed_scale buffer, not in the checkpoint), RMSNorm scaling by "
+                  "(1 + w) with stored w ~ 1 (gains ~2), GeGLU with gelu_pytorch_tanh, head_dim 12 != 32/4, GQA "
+                  "(4/2), tied head.",
+                  ablations=[("norms x*w instead of x*(1+w)", dict(model_edit=plain_norms)),
+                             ("no sqrt(d) embedding scale", dict(model_edit=unscaled))],
+                  v4_rule=lt_gemma)
+
+
+def main():
+    torch.set_num_threads(1)
+    transformers.logging.set_verbosity_error()
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}", file=sys.stderr)
+    names = sys.argv[1:] or list(FIXTURES)
+    unknown = [n for n in names if n not in FIXTURES]
+    if unknown:
+        sys.exit(f"unknown fixture(s) {unknown}; known: {list(FIXTURES)}")
+    os.makedirs(OUT_ROOT, exist_ok=True)
+    for n in names:
+        FIXTURES[n]()
+
+
+if __name__ == "__main__":
+    main()
