@@ -729,6 +729,77 @@ def make_gemma():
                   v4_rule=lt_gemma)
 
 
+
+# --- RoPE scaling types on Llama ----------------------------------------------------------------------------------------
+def lt_longrope_top_level(d):
+    """Phi-3 style 4.x configs keep original_max_position_embeddings next to rope_scaling, not inside it."""
+    d["original_max_position_embeddings"] = d["rope_scaling"].pop("original_max_position_embeddings")
+    return "original_max_position_embeddings at top level (Phi-3 style)"
+
+
+def _llama_rope(name, rope, T, max_pos, seed, note, ablations=(), v4_rule=None, theta=100.0):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    rp = dict(rope, rope_theta=theta)
+    cfg = LlamaConfig(hidden_size=32, intermediate_size=56, num_hidden_layers=3, num_attention_heads=2,
+                      num_key_value_heads=1, vocab_size=101, max_position_embeddings=max_pos, rope_parameters=rp,
+                      rms_norm_eps=1e-5, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
+    model = new_model(LlamaForCausalLM, cfg, seed)
+    write_fixture(name, model, make_ids(seed + 1, T, 101, bos=1),
+                  f"Llama with rope_parameters {json.dumps(rp, sort_keys=True)}, max_position_embeddings {max_pos}, "
+                  f"T={T}, head_dim 16 (8 rotary frequencies), GQA (2 query heads, 1 KV head), untied head. " + note,
+                  ablations=[("rope scaling removed (rope_type default, same theta)",
+                              dict(cfg_edit=rope_default))] + list(ablations),
+                  v4_rule=v4_rule)
+
+
+FIXTURES["v5-rope-linear"] = lambda: _llama_rope(
+    "v5-rope-linear", {"rope_type": "linear", "factor": 2.5}, 16, 64, 3101,
+    "linear: inv_freq / factor.")
+FIXTURES["v5-rope-dynamic"] = lambda: _llama_rope(
+    "v5-rope-dynamic", {"rope_type": "dynamic", "factor": 2.0}, 24, 16, 3201,
+    "dynamic NTK: T=24 > max_position_embeddings=16, so the forward recomputes inv_freq with "
+    "base = theta * (factor * T / max_pos - (factor - 1)) ** (dim / (dim - 2)), seq_len = max position + 1 = T.")
+FIXTURES["v5-rope-yarn"] = lambda: _llama_rope(
+    "v5-rope-yarn", {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256,
+                     "beta_fast": 16.0, "beta_slow": 2.0}, 16, 1024, 3301,
+    "yarn: correction range from beta_fast 16 / beta_slow 2 (floor/ceil, truncate default true), attention_factor "
+    "unset -> 0.1 ln(factor) + 1 multiplies cos and sin.",
+    ablations=[("beta_fast/beta_slow removed (defaults 32/1)",
+                dict(cfg_edit=set_rope(beta_fast=None, beta_slow=None)))])
+FIXTURES["v5-rope-yarn-mscale"] = lambda: _llama_rope(
+    "v5-rope-yarn-mscale", {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256,
+                            "mscale": 1.0, "mscale_all_dim": 0.5}, 16, 1024, 3401,
+    "yarn with mscale 1 and mscale_all_dim 0.5 and no attention_factor: attention_factor = "
+    "(0.1 * mscale * ln(factor) + 1) / (0.1 * mscale_all_dim * ln(factor) + 1).",
+    ablations=[("mscale/mscale_all_dim removed", dict(cfg_edit=set_rope(mscale=None, mscale_all_dim=None)))])
+FIXTURES["v5-rope-yarn-notrunc"] = lambda: _llama_rope(
+    "v5-rope-yarn-notrunc", {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256,
+                             "beta_fast": 16.0, "beta_slow": 2.0, "truncate": False}, 16, 1024, 3501,
+    "yarn with truncate false: the correction range bounds (1.62, 5.24 here) are not floored/ceiled.",
+    ablations=[("truncate false -> true", dict(cfg_edit=set_rope(truncate=True)))])
+_SHORT = [1.0, 1.1, 1.3, 1.6, 2.0, 2.6, 3.3, 4.0]
+_LONG = [1.0, 1.4, 2.2, 3.5, 5.0, 7.5, 10.0, 14.0]
+FIXTURES["v5-rope-longrope-long"] = lambda: _llama_rope(
+    "v5-rope-longrope-long", {"rope_type": "longrope", "original_max_position_embeddings": 16,
+                              "short_factor": _SHORT, "long_factor": _LONG}, 20, 64, 3601,
+    "longrope: T=20 > original_max_position_embeddings=16, so inv_freq = 1 / (long_factor * theta^(2i/d)); no "
+    "factor given -> factor = max_position_embeddings / original = 4, attention_factor = "
+    "sqrt(1 + ln 4 / ln 16) multiplies cos and sin (for short and long alike).",
+    ablations=[("long_factor replaced by short_factor", dict(cfg_edit=set_rope(long_factor=_SHORT)))],
+    v4_rule=lt_longrope_top_level)
+FIXTURES["v5-rope-longrope-short"] = lambda: _llama_rope(
+    "v5-rope-longrope-short", {"rope_type": "longrope", "original_max_position_embeddings": 16, "factor": 4.0,
+                               "short_factor": _SHORT, "long_factor": _LONG}, 16, 64, 3701,
+    "longrope: T=16 <= original_max_position_embeddings=16, so the short factors are used; factor 4 given "
+    "explicitly, attention_factor = sqrt(1 + ln 4 / ln 16).",
+    ablations=[("short_factor replaced by long_factor", dict(cfg_edit=set_rope(short_factor=_LONG)))])
+FIXTURES["v5-rope-llama3"] = lambda: _llama_rope(
+    "v5-rope-llama3", {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                       "original_max_position_embeddings": 64}, 24, 256, 3801,
+    "llama3: theta 500, wavelengths 2 pi 500^(i/8) vs thresholds 16 and 64: 2 frequencies kept, 1 on the smooth "
+    "ramp, 5 divided by the factor.", theta=500.0)
+
+
 def main():
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
