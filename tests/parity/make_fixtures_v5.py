@@ -800,6 +800,213 @@ FIXTURES["v5-rope-llama3"] = lambda: _llama_rope(
     "ramp, 5 divided by the factor.", theta=500.0)
 
 
+
+# --- newer families ---------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def patch_attr(obj, name, value):
+    old = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, old)
+
+
+def _cfg(cls, **kw):
+    base = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=False,
+                bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    base.update(kw)
+    return cls(**base)
+
+
+ROPE_1E4 = {"rope_type": "default", "rope_theta": 10000.0}
+ALL_FULL = lambda n: setattrs(layer_types=["full_attention"] * n)  # noqa: E731
+
+
+@fixture("v5-qwen3")
+def make_qwen3():
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+    cfg = _cfg(Qwen3Config, head_dim=8, vocab_size=111, rope_parameters=dict(ROPE_1E4), use_sliding_window=True,
+               sliding_window=4, max_window_layers=2,
+               layer_types=["full_attention", "full_attention", "sliding_attention"], tie_word_embeddings=True)
+    model = new_model(Qwen3ForCausalLM, cfg, 4101)
+    write_fixture("v5-qwen3", model, make_ids(4102, 15, 111, bos=1),
+                  "Qwen3: per-head RMSNorm q_norm/k_norm on q and k BEFORE RoPE (weights of size head_dim), "
+                  "layer_types [full, full, sliding] with sliding_window 4 < T=15, no attention biases, tied head.",
+                  ablations=[("q_norm/k_norm removed", dict(model_edit=identity_modules(["q_norm", "k_norm"]))),
+                             ("all layers full_attention", dict(cfg_edit=ALL_FULL(3)))],
+                  v4_rule=lt_qwen)
+
+
+@fixture("v5-smollm3")
+def make_smollm3():
+    from transformers import SmolLM3Config, SmolLM3ForCausalLM
+    cfg = _cfg(SmolLM3Config, vocab_size=103, rope_parameters=dict(ROPE_1E4), no_rope_layers=[1, 0, 1],
+               tie_word_embeddings=True)
+    model = new_model(SmolLM3ForCausalLM, cfg, 4201)
+    write_fixture("v5-smollm3", model, make_ids(4202, 14, 103, bos=1),
+                  "SmolLM3: no_rope_layers [1, 0, 1] (1 = layer uses RoPE; layer 1 is NoPE), full attention "
+                  "everywhere, tied head, GQA (4/2).",
+                  ablations=[("no_rope_layers all 1 (RoPE everywhere)",
+                              dict(cfg_edit=setattrs(no_rope_layers=[1, 1, 1])))],
+                  v4_rule=lt_smollm3)
+
+
+@fixture("v5-ministral")
+def make_ministral():
+    from transformers import MinistralConfig, MinistralForCausalLM
+    cfg = _cfg(MinistralConfig, head_dim=8, vocab_size=107, rope_parameters=dict(ROPE_1E4), sliding_window=4,
+               layer_types=["sliding_attention", "full_attention", "sliding_attention"])
+    model = new_model(MinistralForCausalLM, cfg, 4301)
+    write_fixture("v5-ministral", model, make_ids(4302, 15, 107, bos=1),
+                  "Ministral: head_dim 8 given explicitly (MinistralConfig leaves head_dim null and the attention then fails), layer_types [sliding, full, sliding] with sliding_window 4 < T=15, GQA (4/2), no biases, "
+                  "untied head.",
+                  ablations=[("all layers full_attention", dict(cfg_edit=ALL_FULL(3)))])
+
+
+def _relu2(m):
+    from transformers.activations import ACT2FN
+    for layer in m.model.layers:
+        layer.mlp.act_fn = ACT2FN["relu2"]
+
+
+@fixture("v5-arcee")
+def make_arcee():
+    from transformers import ArceeConfig, ArceeForCausalLM
+    cfg = _cfg(ArceeConfig, vocab_size=109, max_position_embeddings=1024, hidden_act="relu2",
+               rope_parameters={"rope_type": "yarn", "rope_theta": 100.0, "factor": 4.0,
+                                "original_max_position_embeddings": 256})
+    model = new_model(ArceeForCausalLM, cfg, 4401)
+    write_fixture("v5-arcee", model, make_ids(4402, 14, 109, bos=1),
+                  "Arcee (AFM): non-gated MLP down(relu(up(x))^2) (up_proj/down_proj only), yarn RoPE factor 4 with "
+                  "original_max_position_embeddings 256 (theta 100), GQA (4/2).",
+                  ablations=[("relu2 -> relu", dict(cfg_edit=setattrs(hidden_act="relu"))),
+                             ("yarn removed", dict(cfg_edit=rope_default))])
+
+
+@fixture("v5-apertus")
+def make_apertus():
+    from transformers import ApertusConfig, ApertusForCausalLM
+    cfg = _cfg(ApertusConfig, vocab_size=113, max_position_embeddings=256, hidden_act="xielu",
+               rope_parameters={"rope_type": "llama3", "rope_theta": 500.0, "factor": 4.0, "low_freq_factor": 1.0,
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
+    model = new_model(ApertusForCausalLM, cfg, 4501)
+    write_fixture("v5-apertus", model, make_ids(4502, 14, 113, bos=1),
+                  "Apertus: non-gated MLP down(xielu(up(x))) with per-layer xIELU parameters in the checkpoint "
+                  "(mlp.act_fn.alpha_p / alpha_n raw, softplus-applied; beta, eps buffers), q_norm/k_norm per head "
+                  "before RoPE, norms named attention_layernorm / feedforward_layernorm (hook_resid_mid = "
+                  "feedforward_layernorm input), llama3 RoPE (theta 500), GQA (4/2).",
+                  ablations=[("xIELU -> relu2", dict(model_edit=_relu2)),
+                             ("q_norm/k_norm removed", dict(model_edit=identity_modules(["q_norm", "k_norm"])))])
+
+
+@fixture("v5-seed-oss")
+def make_seed_oss():
+    from transformers import SeedOssConfig, SeedOssForCausalLM
+    cfg = _cfg(SeedOssConfig, head_dim=8, vocab_size=101, rope_parameters=dict(ROPE_1E4), attention_bias=True,
+               attention_out_bias=True, mlp_bias=False)
+    model = new_model(SeedOssForCausalLM, cfg, 4601)
+    write_fixture("v5-seed-oss", model, make_ids(4602, 13, 101, bos=1),
+                  "Seed-OSS: q/k/v biases (attention_bias) and an o_proj bias (attention_out_bias), GQA (4/2), "
+                  "attention_dropout/residual_dropout 0.1 in the config (inactive in eval).",
+                  ablations=[("q/k/v biases zeroed", dict(model_edit=zero_params(["q_proj.bias", "k_proj.bias",
+                                                                                  "v_proj.bias"]))),
+                             ("o_proj bias zeroed", dict(model_edit=zero_params(["o_proj.bias"])))])
+
+
+@fixture("v5-hunyuan-dense")
+def make_hunyuan():
+    from transformers import HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM
+    cfg = _cfg(HunYuanDenseV1Config, head_dim=8, vocab_size=105,
+               rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 1.0, "alpha": 50.0})
+    model = new_model(HunYuanDenseV1ForCausalLM, cfg, 4701)
+    write_fixture("v5-hunyuan-dense", model, make_ids(4702, 14, 105, bos=1),
+                  "HunYuan dense v1: query_layernorm/key_layernorm per head applied AFTER RoPE; rope_type 'dynamic' "
+                  "with alpha 50 = static NTK-alpha: base = theta * alpha^(head_dim / (head_dim - 2)), independent "
+                  "of T; GQA (4/2).",
+                  ablations=[("query_layernorm/key_layernorm removed",
+                              dict(model_edit=identity_modules(["query_layernorm", "key_layernorm"]))),
+                             ("alpha removed (plain RoPE)", dict(cfg_edit=rope_default))])
+
+
+@fixture("v5-exaone4")
+def make_exaone4():
+    from transformers import Exaone4Config, Exaone4ForCausalLM
+    cfg = _cfg(Exaone4Config, num_hidden_layers=4, vocab_size=115, rope_parameters=dict(ROPE_1E4),
+               sliding_window=4, layer_types=["sliding_attention", "full_attention"] * 2, bos_token_id=0)
+    model = new_model(Exaone4ForCausalLM, cfg, 4801)
+    write_fixture("v5-exaone4", model, make_ids(4802, 15, 115, bos=0),
+                  "EXAONE 4: no pre-norms; attention and MLP read the raw residual and their outputs pass through "
+                  "post_attention_layernorm / post_feedforward_layernorm before the residual add (hook_attn_out / "
+                  "hook_mlp_out are those norms' outputs, hook_resid_mid = mlp input); q_norm/k_norm per head before "
+                  "RoPE; layer_types [sliding, full, sliding, full] with sliding_window 4 < T=15; RoPE only on the "
+                  "sliding layers (full layers are NoPE because sliding_window is set).",
+                  ablations=[("post-norms removed", dict(model_edit=identity_modules(
+                                  ["post_attention_layernorm", "post_feedforward_layernorm"]))),
+                             ("q_norm/k_norm removed", dict(model_edit=identity_modules(["q_norm", "k_norm"]))),
+                             ("sliding_window null (all full, RoPE everywhere)",
+                              dict(cfg_edit=setattrs(sliding_window=None, layer_types=["full_attention"] * 4)))],
+                  v4_rule=lt_exaone4)
+
+
+def _llama_rope_pairing():
+    from transformers.models.ernie4_5 import modeling_ernie4_5
+    from transformers.models.llama import modeling_llama
+    return patch_attr(modeling_ernie4_5, "apply_rotary_pos_emb", modeling_llama.apply_rotary_pos_emb)
+
+
+@fixture("v5-ernie4_5")
+def make_ernie():
+    from transformers import Ernie4_5Config, Ernie4_5ForCausalLM
+    cfg = _cfg(Ernie4_5Config, head_dim=8, vocab_size=117, rope_parameters=dict(ROPE_1E4), use_bias=True,
+               tie_word_embeddings=True)
+    model = new_model(Ernie4_5ForCausalLM, cfg, 4901)
+    write_fixture("v5-ernie4_5", model, make_ids(4902, 14, 117, bos=1),
+                  "ERNIE 4.5: RoPE on interleaved pairs (dims 2i, 2i+1 rotate together; cos/sin "
+                  "repeat_interleave'd), use_bias true (biases on q/k/v/o and gate/up/down), tied head, GQA (4/2).",
+                  ablations=[("rotate_half pairing (Llama) instead of interleaved", dict(patch=_llama_rope_pairing)),
+                             ("all biases zeroed", dict(model_edit=zero_params([".bias"])))])
+
+
+@fixture("v5-glm4")
+def make_glm4():
+    from transformers import Glm4Config, Glm4ForCausalLM
+    cfg = _cfg(Glm4Config, head_dim=8, vocab_size=119, attention_bias=True, eos_token_id=2,
+               rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5})
+    model = new_model(Glm4ForCausalLM, cfg, 5001)
+    write_fixture("v5-glm4", model, make_ids(5002, 14, 119, bos=1),
+                  "GLM-4: sandwich norms (input_layernorm -> attn -> post_self_attn_layernorm -> add; "
+                  "post_attention_layernorm -> mlp -> post_mlp_layernorm -> add; hook_attn_out / hook_mlp_out are "
+                  "the post-norm outputs, hook_resid_mid = post_attention_layernorm input), fused gate_up_proj "
+                  "(first half gate, second half up, silu(gate) * up), partial_rotary_factor 0.5 with interleaved "
+                  "pairs on the first 4 of 8 head dims, q/k/v biases (no o_proj bias), GQA (4/2).",
+                  ablations=[("post-norms removed", dict(model_edit=identity_modules(
+                                  ["post_self_attn_layernorm", "post_mlp_layernorm"]))),
+                             ("partial_rotary_factor 0.5 -> 1.0",
+                              dict(cfg_edit=set_rope(partial_rotary_factor=1.0))),
+                             ("q/k/v biases zeroed", dict(model_edit=zero_params(["q_proj.bias", "k_proj.bias",
+                                                                                  "v_proj.bias"])))])
+
+
+@fixture("v5-granite")
+def make_granite():
+    from transformers import GraniteConfig, GraniteForCausalLM
+    cfg = _cfg(GraniteConfig, vocab_size=121, rope_parameters=dict(ROPE_1E4), embedding_multiplier=3.0,
+               attention_multiplier=0.25, residual_multiplier=0.5, logits_scaling=4.0)
+    model = new_model(GraniteForCausalLM, cfg, 5101)
+    write_fixture("v5-granite", model, make_ids(5102, 14, 121, bos=1),
+                  "Granite: embeddings times embedding_multiplier 3; attention scores scaled by attention_multiplier "
+                  "0.25 instead of 1/sqrt(head_dim); each sub-layer output times residual_multiplier 0.5 before the "
+                  "add (hook_attn_out / hook_mlp_out include it); logits = lm_head(norm(x)) / logits_scaling 4 (the "
+                  "lens applies the same division); GQA (4/2).",
+                  ablations=[("embedding_multiplier -> 1", dict(cfg_edit=setattrs(embedding_multiplier=1.0))),
+                             ("attention_multiplier -> 1/sqrt(head_dim)",
+                              dict(cfg_edit=setattrs(attention_multiplier=8 ** -0.5))),
+                             ("residual_multiplier -> 1", dict(cfg_edit=setattrs(residual_multiplier=1.0))),
+                             ("logits_scaling -> 1", dict(cfg_edit=setattrs(logits_scaling=1.0)))])
+
+
 def main():
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
