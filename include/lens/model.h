@@ -17,6 +17,7 @@ namespace lens {
 struct LoadOptions {
   std::string dtype = "auto";  // auto | float32 | bfloat16 | float16
   std::string device = "cpu";  // cpu | cuda | cuda:N
+  bool strict = false;          // refuse config.json keys lens does not know (ModelConfig::ignored_keys)
 };
 
 class ModelImpl;

@@ -30,6 +30,7 @@ struct ModelInfo {
   std::string architecture;
   int64_t n_layer = 0, d_model = 0, n_head = 0, vocab_size = 0;
   std::string dtype;
+  std::vector<std::string> ignored_config_keys;  // config.json keys lens did not read (ModelConfig::ignored_keys)
 };
 
 struct RunDocument {

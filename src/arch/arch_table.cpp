@@ -6,12 +6,26 @@
 namespace lens {
 
 const std::vector<ArchSpec>& arch_table() {
-  static const std::vector<ArchSpec> kTable = {gpt2_arch(),    llama_arch(), gpt_neox_arch(),
-                                                mistral_arch(), qwen2_arch(), gemma_arch()};
+  static const std::vector<ArchSpec> kTable = [] {
+    std::vector<ArchSpec> t = {gpt2_arch(),      llama_arch(),   gpt_neox_arch(),      mistral_arch(),
+                               qwen2_arch(),     gemma_arch(),   qwen3_arch(),         smollm3_arch(),
+                               ministral_arch(), arcee_arch(),   apertus_arch(),       seed_oss_arch(),
+                               hunyuan_dense_arch(), exaone4_arch(), ernie4_5_arch(), glm4_arch(),
+                               granite_arch()};
+    // The parity fixtures each family is tested against (tests/fixtures/tiny-* from transformers
+    // 4.46.3, tests/fixtures/v5/* from 5.23.0).
+    for (auto& a : t)
+      a.parity_checked = (a.name == "gpt2" || a.name == "llama" || a.name == "gpt_neox" || a.name == "mistral" ||
+                          a.name == "qwen2" || a.name == "gemma")
+                             ? "4.46.3, 5.23.0"
+                             : "5.23.0";
+    return t;
+  }();
   return kTable;
 }
 
 const ArchSpec* find_arch(const nlohmann::json& config) {
+  if (!config.is_object()) return nullptr;
   if (config.contains("architectures") && config["architectures"].is_array()) {
     for (const auto& a : config["architectures"]) {
       if (!a.is_string()) continue;
@@ -28,6 +42,20 @@ const ArchSpec* find_arch(const nlohmann::json& config) {
   return nullptr;
 }
 
+ModelConfig parse_model_config(const ArchSpec& arch, const nlohmann::json& config) {
+  ConfigReader reader(config);
+  // A quantized checkpoint's weights are not the values the forward pass uses.
+  if (reader.has("quantization_config"))
+    throw ModelError("config.json: 'quantization_config' is set (" +
+                     reader.raw("quantization_config").value("quant_method", std::string("unknown method")) +
+                     "); lens reads unquantized safetensors only");
+  reader.raw("architectures");
+  reader.raw("model_type");
+  ModelConfig cfg = arch.parse_config(reader);
+  cfg.ignored_keys = reader.unread_keys();
+  return cfg;
+}
+
 std::string supported_architectures() {
   std::string out;
   for (const auto& spec : arch_table())
@@ -35,65 +63,41 @@ std::string supported_architectures() {
   return out;
 }
 
-int64_t cfg_int(const nlohmann::json& c, const std::string& key) {
-  if (!c.contains(key) || !c[key].is_number_integer())
-    throw ModelError("config.json: '" + key + "' is missing or not an integer");
-  return c[key].get<int64_t>();
+int64_t cfg_int(ConfigReader& c, const std::string& key) { return c.integer(key); }
+int64_t cfg_int_or(ConfigReader& c, const std::string& key, int64_t fallback) { return c.int_or(key, fallback); }
+double cfg_num_or(ConfigReader& c, const std::string& key, double fallback) { return c.num_or(key, fallback); }
+std::string cfg_str_or(ConfigReader& c, const std::string& key, const std::string& fallback) {
+  return c.str_or(key, fallback);
+}
+bool cfg_bool_or(ConfigReader& c, const std::string& key, bool fallback) { return c.bool_or(key, fallback); }
+std::optional<int64_t> cfg_opt_int(ConfigReader& c, const std::string& key) { return c.token_id(key); }
+
+void set_layer_windows(ModelConfig& cfg, const std::vector<std::string>& layer_types, int64_t window,
+                       int64_t fallback_window) {
+  cfg.layers.clear();
+  for (int64_t l = 0; l < cfg.n_layer; ++l) {
+    LayerSpec s;
+    s.rotary = cfg.pos == PosKind::kRotary;
+    if (layer_types.empty()) {
+      s.window = fallback_window;
+    } else {
+      const std::string& t = layer_types[static_cast<size_t>(l)];
+      if (t == "sliding_attention") {
+        s.window = window;
+      } else if (t != "full_attention") {
+        throw ModelError("config.json: layer_types[" + std::to_string(l) + "] is '" + t +
+                         "', which lens does not implement for " + cfg.hf_architecture);
+      }
+    }
+    cfg.layers.push_back(s);
+  }
 }
 
-int64_t cfg_int_or(const nlohmann::json& c, const std::string& key, int64_t fallback) {
-  if (!c.contains(key) || c[key].is_null()) return fallback;
-  return cfg_int(c, key);
-}
-
-double cfg_num_or(const nlohmann::json& c, const std::string& key, double fallback) {
-  if (!c.contains(key) || c[key].is_null()) return fallback;
-  if (!c[key].is_number()) throw ModelError("config.json: '" + key + "' is not a number");
-  return c[key].get<double>();
-}
-
-std::string cfg_str_or(const nlohmann::json& c, const std::string& key, const std::string& fallback) {
-  if (!c.contains(key) || c[key].is_null()) return fallback;
-  if (!c[key].is_string()) throw ModelError("config.json: '" + key + "' is not a string");
-  return c[key].get<std::string>();
-}
-
-bool cfg_bool_or(const nlohmann::json& c, const std::string& key, bool fallback) {
-  if (!c.contains(key) || c[key].is_null()) return fallback;
-  if (!c[key].is_boolean()) throw ModelError("config.json: '" + key + "' is not true/false");
-  return c[key].get<bool>();
-}
-
-void parse_rope_scaling(const nlohmann::json& c, ModelConfig& cfg) {
-  if (!c.contains("rope_scaling") || c["rope_scaling"].is_null()) return;
-  const auto& s = c["rope_scaling"];
-  if (!s.is_object()) throw ModelError("config.json: 'rope_scaling' is not an object");
-  const std::string type = s.value("rope_type", s.value("type", std::string()));
-  if (type == "default") return;
-  if (type != "llama3" && type != "linear")
-    throw ModelError("config.json: rope_scaling type '" + type + "' is not supported (supported: linear, llama3)");
-  cfg.rope.scaling_type = type;
-  cfg.rope.factor = cfg_num_or(s, "factor", 1.0);
-  cfg.rope.low_freq_factor = cfg_num_or(s, "low_freq_factor", 1.0);
-  cfg.rope.high_freq_factor = cfg_num_or(s, "high_freq_factor", 4.0);
-  cfg.rope.original_max_position = cfg_int_or(s, "original_max_position_embeddings", 8192);
-  if (cfg.rope.factor <= 0) throw ModelError("config.json: rope_scaling factor must be positive");
-  if (type == "llama3" && !(cfg.rope.high_freq_factor > cfg.rope.low_freq_factor && cfg.rope.low_freq_factor > 0))
-    throw ModelError("config.json: llama3 rope_scaling needs 0 < low_freq_factor < high_freq_factor");
-}
-
-void reject_rope_scaling(const nlohmann::json& c, const std::string& family) {
-  if (!c.contains("rope_scaling") || c["rope_scaling"].is_null()) return;
-  const auto& s = c["rope_scaling"];
-  const std::string type = s.is_object() ? s.value("rope_type", s.value("type", std::string())) : std::string();
-  if (type == "default") return;
-  throw ModelError("config.json: rope_scaling " + s.dump() + " is not supported for " + family +
-                   " (transformers 4.46 ignores it there, so its meaning is unclear)");
-}
-
-std::optional<int64_t> cfg_opt_int(const nlohmann::json& c, const std::string& key) {
-  if (!c.contains(key) || !c[key].is_number_integer()) return std::nullopt;  // null or a list: no single id
-  return c[key].get<int64_t>();
+void llama_like_common_keys(ConfigReader& c) {
+  // transformers 5 no longer reads pretraining_tp, but a value > 1 marks a checkpoint whose 4.x
+  // forward pass sliced its products; refuse rather than guess which one the user means.
+  c.refuse_unless("pretraining_tp", 1, "tensor-parallel slicing of the projections");
+  c.ignore({"attention_bias", "mlp_bias"});  // biases are read from the checkpoint's tensors
 }
 
 }  // namespace lens

@@ -9,7 +9,7 @@
 namespace lens {
 namespace {
 
-ModelConfig parse_gpt2(const nlohmann::json& c) {
+ModelConfig parse_gpt2(ConfigReader& c) {
   ModelConfig cfg;
   cfg.architecture = "gpt2";
   cfg.hf_architecture = "GPT2LMHeadModel";
@@ -26,7 +26,7 @@ ModelConfig parse_gpt2(const nlohmann::json& c) {
   cfg.n_ctx = cfg_int_or(c, "n_positions", cfg_int_or(c, "n_ctx", 1024));
   cfg.norm = NormKind::kLayerNorm;
   cfg.norm_eps = cfg_num_or(c, "layer_norm_epsilon", 1e-5);
-  const std::string act = c.value("activation_function", std::string("gelu_new"));
+  const std::string act = cfg_str_or(c, "activation_function", "gelu_new");
   if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") {
     cfg.mlp = MlpKind::kGeluTanh;
   } else if (act == "gelu") {
@@ -39,6 +39,8 @@ ModelConfig parse_gpt2(const nlohmann::json& c) {
   if (!cfg_bool_or(c, "scale_attn_weights", true)) cfg.attn_scale = 1.0;
   cfg.pos = PosKind::kLearned;
   cfg.tied_embeddings = cfg_bool_or(c, "tie_word_embeddings", true);
+  // GPT2DoubleHeadsModel's summary head and the cross-attention switch do not touch the LM path.
+  c.ignore({"summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels"});
   cfg.bos_id = cfg_opt_int(c, "bos_token_id");
   cfg.eos_id = cfg_opt_int(c, "eos_token_id");
   return cfg;

@@ -11,7 +11,7 @@
 namespace lens {
 namespace {
 
-ModelConfig parse_gpt_neox(const nlohmann::json& c) {
+ModelConfig parse_gpt_neox(ConfigReader& c) {
   ModelConfig cfg;
   cfg.architecture = "gpt_neox";
   cfg.hf_architecture = "GPTNeoXForCausalLM";
@@ -37,17 +37,24 @@ ModelConfig parse_gpt_neox(const nlohmann::json& c) {
     throw ModelError("config.json: hidden_act '" + act + "' is not supported for GPT-NeoX (gelu, gelu_new)");
   }
   cfg.pos = PosKind::kRotary;
-  // transformers: rotary_ndims = int(head_size * rotary_pct) (newer configs may call it partial_rotary_factor).
-  const double pct = cfg_num_or(c, "rotary_pct", cfg_num_or(c, "partial_rotary_factor", 0.25));
+  // transformers 5 (GPTNeoXConfig.convert_rope_params_to_dict): theta and the rotary fraction come
+  // from rope_parameters, else from the 4.x keys rotary_emb_base and rotary_pct (default 0.25); a
+  // top-level rope_theta or partial_rotary_factor is not read. rotary_ndims = int(head_size * pct).
+  RopeDefaults rd;
+  rd.theta_key = "rotary_emb_base";
+  rd.partial_key = "rotary_pct";
+  rd.partial = 0.25;
+  cfg.rope = read_rope(c, rd);
+  const double pct = cfg.rope.partial_rotary_factor;
   cfg.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(cfg.d_head) * pct);
-  if (pct <= 0 || pct > 1 || cfg.rope.rotary_dim < 2 || cfg.rope.rotary_dim % 2 != 0)
-    throw ModelError("config.json: rotary_pct " + std::to_string(pct) + " gives " +
+  if (cfg.rope.rotary_dim < 2 || cfg.rope.rotary_dim % 2 != 0)
+    throw ModelError("config.json: rotary fraction " + std::to_string(pct) + " gives " +
                      std::to_string(cfg.rope.rotary_dim) + " rotary dims of a " + std::to_string(cfg.d_head) +
                      "-dim head; need an even number >= 2");
-  cfg.rope.theta = cfg_num_or(c, "rotary_emb_base", cfg_num_or(c, "rope_theta", 10000.0));
-  parse_rope_scaling(c, cfg);
+  cfg.qkv_bias = cfg.o_bias = cfg_bool_or(c, "attention_bias", true);
   cfg.parallel_attn = cfg_bool_or(c, "use_parallel_residual", true);
   cfg.tied_embeddings = cfg_bool_or(c, "tie_word_embeddings", false);
+  c.ignore({"classifier_dropout"});
   cfg.bos_id = cfg_opt_int(c, "bos_token_id");
   cfg.eos_id = cfg_opt_int(c, "eos_token_id");
   return cfg;
@@ -56,11 +63,11 @@ ModelConfig parse_gpt_neox(const nlohmann::json& c) {
 ModelWeights load_gpt_neox(const Checkpoint& ck, const ModelConfig& cfg) {
   const std::string p = "gpt_neox.";
   const int64_t d = cfg.d_model, f = cfg.d_mlp, H = cfg.n_head, dh = cfg.d_head;
-  // attention_bias (default true) decides whether query_key_value and dense carry biases; read it from
-  // the checkpoint so a config without the key (all Pythia configs) still loads what is there.
-  auto lin = [&](const std::string& name, int64_t out, int64_t in, bool need_bias) {
+  // attention_bias (default true) decides whether query_key_value and dense carry biases, as the
+  // modules transformers builds from the config do; the MLP always has them.
+  auto lin = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
     LinearWeights lw{ck.get(name + ".weight", {out, in}), {}};
-    if (need_bias || ck.has(name + ".bias")) lw.b = ck.get(name + ".bias", {out});
+    if (bias) lw.b = ck.get(name + ".bias", {out});
     return lw;
   };
   auto norm = [&](const std::string& name) {
@@ -75,7 +82,7 @@ ModelWeights load_gpt_neox(const Checkpoint& ck, const ModelConfig& cfg) {
     lw.ln2 = norm(b + "post_attention_layernorm");
     // Fused rows, per head h: [q_h (dh rows) | k_h | v_h]. View as (H, 3, dh, d) and gather part i of
     // every head into a contiguous (H*dh, d) matrix.
-    LinearWeights qkv = lin(b + "attention.query_key_value", 3 * d, d, false);
+    LinearWeights qkv = lin(b + "attention.query_key_value", 3 * d, d, cfg.qkv_bias);
     auto part = [&](int64_t i) {
       LinearWeights out;
       out.w = qkv.w.view({H, 3, dh, d}).select(1, i).reshape({H * dh, d}).contiguous();
@@ -85,7 +92,7 @@ ModelWeights load_gpt_neox(const Checkpoint& ck, const ModelConfig& cfg) {
     lw.q = part(0);
     lw.k = part(1);
     lw.v = part(2);
-    lw.o = lin(b + "attention.dense", d, d, false);
+    lw.o = lin(b + "attention.dense", d, d, cfg.o_bias);
     lw.up = lin(b + "mlp.dense_h_to_4h", f, d, true);
     lw.down = lin(b + "mlp.dense_4h_to_h", d, f, true);
     w.layers.push_back(lw);

@@ -35,7 +35,8 @@ TokenNamer make_namer(const Tokenizer* tok) {
 
 ModelInfo model_info(const Model& model, const std::string& name) {
   const ModelConfig& c = model.config();
-  return {name, model.dir().string(), c.architecture, c.n_layer, c.d_model, c.n_head, c.vocab_size, model.dtype_name()};
+  return {name,     model.dir().string(), c.architecture, c.n_layer,          c.d_model,
+          c.n_head, c.vocab_size,         model.dtype_name(), c.ignored_keys};
 }
 
 RunDocument run_prompt(Model& model, const Tokenizer* tok, const std::string& model_name,

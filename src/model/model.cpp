@@ -21,7 +21,8 @@ class ModelImpl : public torch::nn::Module {
  public:
   ModelImpl(const ModelConfig& cfg, ModelWeights w) : cfg_(cfg), w_(std::move(w)) {
     ln_f_ = register_module("ln_f", Norm(cfg_, w_.ln_f));
-    rotary_ = register_module("rotary", Rotary(cfg_));
+    if (cfg_.pos == PosKind::kRotary) rope_ = std::make_unique<RopeCache>(cfg_.rope);
+    if (cfg_.rope_local) rope_local_ = std::make_unique<RopeCache>(*cfg_.rope_local);
     for (int64_t l = 0; l < cfg_.n_layer; ++l)
       blocks_.push_back(register_module("block" + std::to_string(l), Block(cfg_, w_.layers[l], l)));
     w_.layers.clear();  // the blocks hold their weights now
@@ -31,8 +32,10 @@ class ModelImpl : public torch::nn::Module {
     at::Tensor x = at::embedding(w_.tok_embed, ids).to(at::kFloat);  // (B, T, d)
     if (cfg_.embed_scale != 1.0) {
       // transformers (Gemma) rounds the scale to the model dtype: sqrt(3072) is 55.5 in bf16.
-      at::Tensor s = at::scalar_tensor(cfg_.embed_scale, at::TensorOptions().dtype(w_.tok_embed.scalar_type()));
-      x = x * s.item<double>();
+      double scale = cfg_.embed_scale;
+      if (cfg_.embed_scale_in_dtype)
+        scale = at::scalar_tensor(scale, at::TensorOptions().dtype(w_.tok_embed.scalar_type())).item<double>();
+      x = x * scale;
     }
     if (hooks != nullptr) hooks->emit("hook_embed", x);
     if (cfg_.pos == PosKind::kLearned) {
@@ -45,8 +48,15 @@ class ModelImpl : public torch::nn::Module {
 
   ModelConfig cfg_;
   ModelWeights w_;
+  PosTables pos_tables(int64_t T, const at::Device& dev) {
+    PosTables t;
+    if (rope_) t.global = rope_->tables(T, dev);
+    if (rope_local_) t.local = rope_local_->tables(T, dev);
+    return t;
+  }
+
   Norm ln_f_{nullptr};
-  Rotary rotary_{nullptr};
+  std::unique_ptr<RopeCache> rope_, rope_local_;
   std::vector<Block> blocks_;
   uint64_t ck_bytes_ = 0;
   fs::path dir_;
@@ -101,9 +111,14 @@ std::shared_ptr<Model> Model::load(const fs::path& dir, const LoadOptions& opts)
   }
   ModelConfig cfg;
   try {
-    cfg = arch->parse_config(cj);
+    cfg = parse_model_config(*arch, cj);
   } catch (const ModelError& e) {
     throw ModelError(dir.string() + "/" + e.what());
+  }
+  if (opts.strict && !cfg.ignored_keys.empty()) {
+    std::string keys;
+    for (const auto& k : cfg.ignored_keys) keys += (keys.empty() ? "" : ", ") + k;
+    throw ModelError(cfg_path.string() + ": --strict: keys lens does not know would be ignored: " + keys);
   }
   Checkpoint ck = Checkpoint::open(dir);
   ModelWeights w = arch->load_weights(ck, cfg);
@@ -116,7 +131,9 @@ std::shared_ptr<Model> Model::load(const fs::path& dir, const LoadOptions& opts)
   w.pos_embed = place(w.pos_embed, at::kFloat, dev);
   for (auto& lw : w.layers) {
     for (LinearWeights* l : {&lw.q, &lw.k, &lw.v, &lw.qkv, &lw.o, &lw.up, &lw.gate, &lw.down}) place_linear(*l, dt, dev);
-    for (NormWeights* n : {&lw.ln1, &lw.ln2}) *n = {place(n->w, at::kFloat, dev), place(n->b, at::kFloat, dev)};
+    for (NormWeights* n : {&lw.ln1, &lw.ln2, &lw.q_norm, &lw.k_norm, &lw.ln1_post, &lw.ln2_post})
+      *n = {place(n->w, at::kFloat, dev), place(n->b, at::kFloat, dev)};
+    lw.act_params = place(lw.act_params, at::kFloat, dev);
   }
   w.ln_f = {place(w.ln_f.w, at::kFloat, dev), place(w.ln_f.b, at::kFloat, dev)};
   w.unembed.w = tied ? w.tok_embed : place(w.unembed.w, dt, dev);
@@ -124,7 +141,7 @@ std::shared_ptr<Model> Model::load(const fs::path& dir, const LoadOptions& opts)
 
   std::shared_ptr<Model> m(new Model());
   m->impl_ = std::make_unique<ModelImpl>(cfg, std::move(w));
-  m->impl_->to(dev);  // rotary tables
+  m->impl_->to(dev);
   m->impl_->ck_bytes_ = ck.data_bytes();
   m->impl_->dir_ = dir;
   return m;
@@ -148,13 +165,15 @@ uint64_t Model::checkpoint_bytes() const { return impl_->ck_bytes_; }
 at::Tensor Model::forward(const at::Tensor& ids, Hooks* hooks, const at::Tensor& logit_positions, bool native_logits) {
   TORCH_CHECK(ids.dim() == 2, "forward expects ids of shape (B, T), got ", ids.sizes());
   const auto& cfg = impl_->cfg_;
-  if (ids.size(1) > cfg.n_ctx)
+  // Learned positions end at n_ctx; rotary models run on (transformers does not stop them either).
+  if (cfg.pos == PosKind::kLearned && ids.size(1) > cfg.n_ctx)
     throw InputError("sequence of " + std::to_string(ids.size(1)) + " tokens is longer than the model's context (" +
                      std::to_string(cfg.n_ctx) + ")");
   if (ids.numel() > 0 && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= cfg.vocab_size))
     throw InputError("token id out of range [0, " + std::to_string(cfg.vocab_size) + ")");
   at::Tensor x = impl_->embed(ids.to(device()), hooks);  // (B, T, d)
-  for (auto& block : impl_->blocks_) x = block->forward(x, impl_->rotary_, hooks);
+  const PosTables pos = impl_->pos_tables(ids.size(1), device());
+  for (auto& block : impl_->blocks_) x = block->forward(x, pos, hooks);
   if (logit_positions.defined()) x = x.index_select(1, logit_positions.to(device()));  // (B, P, d)
   at::Tensor normed = final_norm(x);
   if (hooks != nullptr) hooks->emit("ln_final.hook_normalized", normed);
@@ -177,7 +196,10 @@ at::Tensor Model::unembed(const at::Tensor& normed, bool native) const {
   const bool blocked = normed.device().is_cpu() && u.w.scalar_type() != at::kFloat;  // float32: one product
   const int64_t block_rows = blocked ? std::max<int64_t>(1, kUnembedBlockBytes / (u.w.size(0) * 4))
                                      : std::numeric_limits<int64_t>::max();
-  const at::Tensor y = linear_native_blocked(normed, u, block_rows);
+  at::Tensor y = linear_native_blocked(normed, u, block_rows);
+  // Granite divides its logits by logits_scaling, in the logits' dtype as transformers does; the
+  // lens reads every layer through this same function, so the final-layer check covers it.
+  if (impl_->cfg_.logits_divisor != 1.0) y.div_(impl_->cfg_.logits_divisor);
   return native || y.scalar_type() == at::kFloat ? y : y.to(at::kFloat);
 }
 

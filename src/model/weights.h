@@ -27,6 +27,9 @@ struct LayerWeights {
   // and v are then undefined.
   LinearWeights qkv;
   LinearWeights up, gate, down;  // up/gate: (d_mlp, d), down: (d, d_mlp); gate undefined for plain MLPs
+  NormWeights q_norm, k_norm;    // (d_head) per-head q/k RMSNorm gains, or undefined
+  NormWeights ln1_post, ln2_post;  // (d) norms after the attention / MLP output (kPost, kSandwich)
+  at::Tensor act_params;         // activation parameters (xIELU: alpha_p, alpha_n, beta, eps), or undefined
 };
 
 struct ModelWeights {

@@ -35,9 +35,12 @@ at::Tensor linear_f32(const at::Tensor& x, const LinearWeights& l) {
   return y.scalar_type() == at::kFloat ? y : y.to(at::kFloat);
 }
 
-NormImpl::NormImpl(const ModelConfig& cfg, const NormWeights& w) : kind_(cfg.norm), eps_(cfg.norm_eps) {
+NormImpl::NormImpl(const ModelConfig& cfg, const NormWeights& w)
+    : NormImpl(cfg.norm, cfg.norm_eps, cfg.norm_plus_one, w) {}
+
+NormImpl::NormImpl(NormKind kind, double eps, bool plus_one, const NormWeights& w) : kind_(kind), eps_(eps) {
   w_ = w.w.to(at::kFloat);
-  if (cfg.norm_plus_one) w_ = w_ + 1.0;
+  if (plus_one) w_ = w_ + 1.0;
   if (w.b.defined()) b_ = w.b.to(at::kFloat);
 }
 
@@ -49,67 +52,25 @@ at::Tensor NormImpl::forward(const at::Tensor& x) {
   return x * rms * w_;
 }
 
-RotaryImpl::RotaryImpl(const ModelConfig& cfg) : rotary_dim_(cfg.rope.rotary_dim) {
-  if (cfg.pos != PosKind::kRotary) return;
-  const auto& r = cfg.rope;
-  const int64_t half = rotary_dim_ / 2;
-  // inv_freq[i] = theta^(-2i/rotary_dim), computed in double then rounded once.
-  std::vector<double> inv(half);
-  for (int64_t i = 0; i < half; ++i) inv[i] = 1.0 / std::pow(r.theta, (2.0 * i) / rotary_dim_);
-  if (r.scaling_type == "linear") {
-    for (auto& f : inv) f /= r.factor;
-  } else if (r.scaling_type == "llama3") {
-    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth ramp between.
-    const double old_ctx = static_cast<double>(r.original_max_position);
-    const double low_wavelen = old_ctx / r.low_freq_factor;
-    const double high_wavelen = old_ctx / r.high_freq_factor;
-    for (auto& f : inv) {
-      const double wavelen = 2.0 * M_PI / f;
-      if (wavelen > low_wavelen) {
-        f = f / r.factor;
-      } else if (wavelen >= high_wavelen) {
-        const double smooth = (old_ctx / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
-        f = (1.0 - smooth) * f / r.factor + smooth * f;
-      }
-    }
-  }
-  // HF computes inv_freq in float32 and the angles in float32; do the same so parity holds.
-  at::Tensor inv_t = at::tensor(inv, at::kDouble).to(at::kFloat);                 // (half)
-  at::Tensor pos = at::arange(cfg.n_ctx, at::TensorOptions().dtype(at::kFloat));  // (n_ctx)
-  at::Tensor freqs = at::outer(pos, inv_t);                                        // (n_ctx, half)
-  at::Tensor emb = at::cat({freqs, freqs}, -1);                                    // (n_ctx, rotary_dim)
-  cos_ = register_buffer("cos", emb.cos());
-  sin_ = register_buffer("sin", emb.sin());
-}
-
-at::Tensor RotaryImpl::forward(const at::Tensor& x, int64_t offset) {
-  const int64_t T = x.size(2);
-  const int64_t dh = x.size(3);
-  at::Tensor cos = cos_.narrow(0, offset, T).to(x.device());  // (T, rd)
-  at::Tensor sin = sin_.narrow(0, offset, T).to(x.device());
-  at::Tensor xr = rotary_dim_ == dh ? x : x.narrow(-1, 0, rotary_dim_);
-  const int64_t half = rotary_dim_ / 2;
-  at::Tensor x1 = xr.narrow(-1, 0, half);
-  at::Tensor x2 = xr.narrow(-1, half, half);
-  at::Tensor rotated = at::cat({-x2, x1}, -1);  // rotate_half
-  at::Tensor out = xr * cos + rotated * sin;
-  if (rotary_dim_ == dh) return out;
-  return at::cat({out, x.narrow(-1, rotary_dim_, dh - rotary_dim_)}, -1);
-}
-
 AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int64_t layer)
     : layer_(layer),
       n_head_(cfg.n_head),
       n_head_kv_(cfg.n_head_kv),
       d_head_(cfg.d_head),
-      sliding_window_(cfg.sliding_window),
+      spec_(cfg.layer(layer)),
       scale_(cfg.attn_scale > 0 ? cfg.attn_scale : 1.0 / std::sqrt(static_cast<double>(cfg.d_head))),
-      rotary_(cfg.pos == PosKind::kRotary),
+      pairing_(spec_.local_rope && cfg.rope_local ? cfg.rope_local->pairing : cfg.rope.pairing),
+      qk_norm_kind_(cfg.qk_norm),
       q_(w.q),
       k_(w.k),
       v_(w.v),
       o_(w.o),
-      qkv_(w.qkv) {}
+      qkv_(w.qkv) {
+  if (qk_norm_kind_ != QkNorm::kNone) {
+    q_norm_ = register_module("q_norm", Norm(NormKind::kRmsNorm, cfg.norm_eps, cfg.norm_plus_one, w.q_norm));
+    k_norm_ = register_module("k_norm", Norm(NormKind::kRmsNorm, cfg.norm_eps, cfg.norm_plus_one, w.k_norm));
+  }
+}
 
 // Head dims up to this take fused_causal_attention when nobody asked for the pattern. Measured on
 // this machine (8 kv heads x 4, fused vs matmul + causal_softmax_ + matmul, 1 thread): dh 8 at
@@ -119,7 +80,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int6
 // T 128 0.36 vs 0.38 s, T 512 1.22 vs 1.27 s (two runs each, 2026-11-25).
 constexpr int64_t kFusedAttentionMaxHeadDim = 64;
 
-at::Tensor AttentionImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks) {
+at::Tensor AttentionImpl::forward(const at::Tensor& x, const PosTables& pos, Hooks* hooks) {
   const int64_t B = x.size(0), T = x.size(1);
   at::Tensor q, k, v;
   if (qkv_.w.defined()) {
@@ -135,9 +96,18 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* ho
   q = q.view({B, T, n_head_, d_head_}).transpose(1, 2);     // (B, H, T, dh)
   k = k.view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)
   v = v.view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)
-  if (rotary_) {
-    q = rotary->forward(q);
-    k = rotary->forward(k);
+  if (qk_norm_kind_ == QkNorm::kPerHeadBeforeRope) {
+    q = q_norm_->forward(q);
+    k = k_norm_->forward(k);
+  }
+  if (spec_.rotary) {
+    const RopeTables& t = spec_.local_rope ? pos.local : pos.global;
+    q = apply_rotary(q, t, pairing_);
+    k = apply_rotary(k, t, pairing_);
+  }
+  if (qk_norm_kind_ == QkNorm::kPerHeadAfterRope) {
+    q = q_norm_->forward(q);
+    k = k_norm_->forward(k);
   }
   const int64_t rep = n_head_ / n_head_kv_;  // query heads per kv head (grouped-query attention)
   if (hooks != nullptr && (hooks->wants_block(layer_, "attn.hook_q") || hooks->wants_block(layer_, "attn.hook_k"))) {
@@ -150,7 +120,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* ho
   // (measured for stories260K's d_head 8). The scale goes on q, the smaller tensor.
   q = (q * scale_).contiguous().view({B, n_head_kv_, rep * T, d_head_});  // (B, Hkv, rep*T, dh)
   // Query i sees keys j <= i; with a sliding window only the last sliding_window of them (i - j < window).
-  const int64_t window = sliding_window_ > 0 && T > sliding_window_ ? sliding_window_ : 0;
+  const int64_t window = spec_.window > 0 && T > spec_.window ? spec_.window : 0;
   const bool cpu_f32 = q.device().is_cpu() && q.scalar_type() == at::kFloat;
   at::Tensor z;  // (B, H, T, dh)
   if (cpu_f32 && d_head_ <= kFusedAttentionMaxHeadDim && (hooks == nullptr || !hooks->wants_block(layer_, "attn.hook_pattern"))) {
@@ -176,7 +146,15 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* ho
 }
 
 MlpImpl::MlpImpl(const ModelConfig& cfg, const LayerWeights& w)
-    : kind_(cfg.mlp), up_(w.up), gate_(w.gate), down_(w.down) {}
+    : kind_(cfg.mlp), up_(w.up), gate_(w.gate), down_(w.down) {
+  if (kind_ == MlpKind::kXielu) {
+    // (alpha_p, alpha_n, beta, eps) as stored -> the constants of the formula, in float32 as
+    // transformers' XIELUActivation computes them for a float32 model.
+    const at::Tensor p = w.act_params.to(at::kFloat);  // (4)
+    const at::Tensor beta = p[2];
+    act_params_ = at::stack({at::softplus(p[0]), beta + at::softplus(p[1]), beta, p[3]});
+  }
+}
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
   at::Tensor h;
@@ -185,34 +163,69 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
     case MlpKind::kGeluTanh: h = gelu_tanh(linear_f32(x, up_)); break;
     case MlpKind::kSwiGlu: h = at::silu(linear_f32(x, gate_)) * linear_f32(x, up_); break;
     case MlpKind::kGeGluTanh: h = gelu_tanh(linear_f32(x, gate_)) * linear_f32(x, up_); break;
+    case MlpKind::kReluSquared: h = at::relu(linear_f32(x, up_)).square(); break;
+    case MlpKind::kXielu: {
+      // xIELU: x > 0: a_p x^2 + beta x; else (expm1(min(x, eps)) - x) a_n + beta x.
+      const at::Tensor u = linear_f32(x, up_);
+      const at::Tensor ap = act_params_[0], an = act_params_[1], beta = act_params_[2], eps = act_params_[3];
+      h = at::where(u > 0, ap * u * u + beta * u, (at::expm1(at::minimum(u, eps)) - u) * an + beta * u);
+      break;
+    }
   }
   return linear_f32(h, down_);  // (B, T, d)
 }
 
 BlockImpl::BlockImpl(const ModelConfig& cfg, const LayerWeights& w, int64_t layer)
-    : layer_(layer), parallel_(cfg.parallel_attn) {
+    : layer_(layer),
+      parallel_(cfg.parallel_attn),
+      placement_(cfg.norm_placement),
+      residual_multiplier_(cfg.residual_multiplier) {
+  // kPost blocks have only the norms after each sub-layer; they are stored in ln1 / ln2.
   ln1_ = register_module("ln1", Norm(cfg, w.ln1));
   ln2_ = register_module("ln2", Norm(cfg, w.ln2));
+  if (placement_ == NormPlacement::kSandwich) {
+    ln1_post_ = register_module("ln1_post", Norm(cfg, w.ln1_post));
+    ln2_post_ = register_module("ln2_post", Norm(cfg, w.ln2_post));
+  }
   attn_ = register_module("attn", Attention(cfg, w, layer));
   mlp_ = register_module("mlp", Mlp(cfg, w));
 }
 
-at::Tensor BlockImpl::forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks) {
+at::Tensor BlockImpl::forward(const at::Tensor& x, const PosTables& pos, Hooks* hooks) {
   auto emit = [&](const char* point, const at::Tensor& t) {
     if (hooks != nullptr) hooks->emit_block(layer_, point, t);
   };
+  // What a sub-layer adds to the residual stream, given its input stream.
+  auto attn_delta = [&](const at::Tensor& in) {
+    at::Tensor y;
+    switch (placement_) {
+      case NormPlacement::kPre: y = attn_->forward(ln1_->forward(in), pos, hooks); break;
+      case NormPlacement::kPost: y = ln1_->forward(attn_->forward(in, pos, hooks)); break;
+      case NormPlacement::kSandwich: y = ln1_post_->forward(attn_->forward(ln1_->forward(in), pos, hooks)); break;
+    }
+    return residual_multiplier_ == 1.0 ? y : y * residual_multiplier_;
+  };
+  auto mlp_delta = [&](const at::Tensor& in) {
+    at::Tensor y;
+    switch (placement_) {
+      case NormPlacement::kPre: y = mlp_->forward(ln2_->forward(in)); break;
+      case NormPlacement::kPost: y = ln2_->forward(mlp_->forward(in)); break;
+      case NormPlacement::kSandwich: y = ln2_post_->forward(mlp_->forward(ln2_->forward(in))); break;
+    }
+    return residual_multiplier_ == 1.0 ? y : y * residual_multiplier_;
+  };
   emit("hook_resid_pre", x);
-  at::Tensor attn_out = attn_->forward(ln1_->forward(x), rotary, hooks);
+  at::Tensor attn_out = attn_delta(x);
   emit("hook_attn_out", attn_out);
   at::Tensor out;
   if (parallel_) {
-    at::Tensor mlp_out = mlp_->forward(ln2_->forward(x));
+    at::Tensor mlp_out = mlp_delta(x);
     emit("hook_mlp_out", mlp_out);
     out = x + attn_out + mlp_out;
   } else {
     at::Tensor mid = x + attn_out;
     emit("hook_resid_mid", mid);
-    at::Tensor mlp_out = mlp_->forward(ln2_->forward(mid));
+    at::Tensor mlp_out = mlp_delta(mid);
     emit("hook_mlp_out", mlp_out);
     out = mid + mlp_out;
   }

@@ -10,6 +10,7 @@
 #include "lens/config.h"
 #include "lens/hooks.h"
 #include "model/weights.h"
+#include "nn/rope.h"
 
 namespace lens {
 
@@ -42,6 +43,7 @@ at::Tensor fused_causal_attention(const at::Tensor& q, const at::Tensor& k, cons
 class NormImpl : public torch::nn::Module {
  public:
   NormImpl(const ModelConfig& cfg, const NormWeights& w);
+  NormImpl(NormKind kind, double eps, bool plus_one, const NormWeights& w);
   at::Tensor forward(const at::Tensor& x);  // (..., d) -> (..., d), float32
 
  private:
@@ -52,31 +54,27 @@ class NormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Norm);
 
-class RotaryImpl : public torch::nn::Module {
- public:
-  explicit RotaryImpl(const ModelConfig& cfg);
-  /// Rotates the first rotary_dim dims of each head (rotate_half layout). x: (B, H, T, dh).
-  at::Tensor forward(const at::Tensor& x, int64_t offset = 0);
-
- private:
-  int64_t rotary_dim_;
-  at::Tensor cos_;  // (n_ctx, rotary_dim)
-  at::Tensor sin_;  // (n_ctx, rotary_dim)
+/// The rotary tables of one forward pass: the model-wide ones and, for models with a second rope
+/// (local layers), those. Undefined tensors where the model has none.
+struct PosTables {
+  RopeTables global;
+  RopeTables local;
 };
-TORCH_MODULE(Rotary);
 
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int64_t layer);
   /// x: (B, T, d) normed input -> (B, T, d) attention output (before the residual add).
-  at::Tensor forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks);
+  at::Tensor forward(const at::Tensor& x, const PosTables& pos, Hooks* hooks);
 
  private:
   int64_t layer_, n_head_, n_head_kv_, d_head_;
-  int64_t sliding_window_;  // 0 = plain causal
+  LayerSpec spec_;  // window, rotary or not, which rope
   double scale_;
-  bool rotary_;
+  RopePairing pairing_;
+  QkNorm qk_norm_kind_;
   LinearWeights q_, k_, v_, o_, qkv_;
+  Norm q_norm_{nullptr}, k_norm_{nullptr};  // over d_head, when qk_norm_kind_ != kNone
 };
 TORCH_MODULE(Attention);
 
@@ -88,19 +86,25 @@ class MlpImpl : public torch::nn::Module {
  private:
   MlpKind kind_;
   LinearWeights up_, gate_, down_;
+  at::Tensor act_params_;  // xIELU: softplus(alpha_p), beta + softplus(alpha_n), beta, eps (float32)
 };
 TORCH_MODULE(Mlp);
 
 class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(const ModelConfig& cfg, const LayerWeights& w, int64_t layer);
-  /// x: (B, T, d) residual stream before the block -> after it. Emits the block's hook points.
-  at::Tensor forward(const at::Tensor& x, Rotary& rotary, Hooks* hooks);
+  /// x: (B, T, d) residual stream before the block -> after it. Emits the block's hook points:
+  /// hook_attn_out and hook_mlp_out are what each sub-layer adds to the residual stream (after any
+  /// post-norm and residual multiplier), so resid_mid = resid_pre + attn_out exactly.
+  at::Tensor forward(const at::Tensor& x, const PosTables& pos, Hooks* hooks);
 
  private:
   int64_t layer_;
   bool parallel_;
+  NormPlacement placement_;
+  double residual_multiplier_;
   Norm ln1_{nullptr}, ln2_{nullptr};
+  Norm ln1_post_{nullptr}, ln2_post_{nullptr};  // kSandwich: the extra norms after each sub-layer
   Attention attn_{nullptr};
   Mlp mlp_{nullptr};
 };

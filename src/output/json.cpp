@@ -71,6 +71,8 @@ json run_document_json(const RunDocument& doc, const TokenNamer& namer) {
   j["model"] = {{"name", m.name},       {"path", m.path},       {"architecture", m.architecture},
                 {"n_layer", m.n_layer}, {"d_model", m.d_model}, {"n_head", m.n_head},
                 {"vocab_size", m.vocab_size}, {"dtype", m.dtype}};
+  // Keys of config.json that lens neither implements nor knows to be harmless (README "Config keys").
+  j["config"] = {{"ignored_keys", m.ignored_config_keys}};
   if (doc.prompt) j["prompt"] = *doc.prompt;
   j["tokens"] = json::array();
   for (const auto& t : doc.tokens) j["tokens"].push_back({{"id", t.id}, {"text", t.text}});

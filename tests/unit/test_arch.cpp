@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 ModelConfig parse(const nlohmann::json& j) {
   const ArchSpec* a = find_arch(j);
   if (a == nullptr) throw std::runtime_error("no architecture for " + j.dump());
-  return a->parse_config(j);
+  return parse_model_config(*a, j);
 }
 
 nlohmann::json fixture_config(const std::string& name) {
@@ -52,11 +52,12 @@ TEST(ArchTable, FixtureConfigsMapToExpectedModelConfigs) {
 
   EXPECT_EQ(parse(fixture_config("tiny-mistral")).sliding_window, 4);
   ModelConfig qwen = parse(fixture_config("tiny-qwen2"));
-  EXPECT_EQ(qwen.sliding_window, 0) << "use_sliding_window false: the sliding_window number must be ignored";
+  for (int64_t l = 0; l < qwen.n_layer; ++l)
+    EXPECT_EQ(qwen.layer(l).window, 0) << "use_sliding_window false: the sliding_window number must be ignored";
   EXPECT_TRUE(qwen.tied_embeddings);
 
   ModelConfig llama3 = parse(fixture_config("tiny-llama3"));
-  EXPECT_EQ(llama3.rope.scaling_type, "llama3");
+  EXPECT_EQ(llama3.rope.type, "llama3");
   EXPECT_EQ(llama3.rope.original_max_position, 64);
 
   ModelConfig gemma = parse(fixture_config("tiny-gemma"));
@@ -77,31 +78,92 @@ TEST(ArchTable, UnsupportedOrMissingConfigKeysAreModelErrors) {
     }
     return model_error([&] { parse(j); });
   };
-  EXPECT_NE(
-      with("tiny-llama3", "rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}).find("'yarn' is not supported"),
-      std::string::npos);
-  EXPECT_NE(with("tiny-llama3", "rope_scaling", {{"rope_type", "llama3"}, {"low_freq_factor", 4.0}})
+  // Each refusal path names what it refuses (exit 4 through ModelError).
+  EXPECT_NE(with("tiny-llama3", "rope_scaling", {{"rope_type", "mrope"}, {"factor", 4.0}}).find("'mrope' is not implemented"),
+            std::string::npos);
+  EXPECT_NE(with("tiny-llama3", "rope_scaling", {{"rope_type", "llama3"}, {"factor", 2.0}, {"low_freq_factor", 4.0},
+                                                 {"high_freq_factor", 4.0}})
                 .find("low_freq_factor < high_freq_factor"),
             std::string::npos);
-  EXPECT_NE(
-      with("tiny-mistral", "rope_scaling", {{"type", "linear"}, {"factor", 2.0}}).find("not supported for Mistral"),
-      std::string::npos);
-  EXPECT_NE(with("tiny-gemma", "rope_scaling", {{"type", "linear"}, {"factor", 2.0}}).find("not supported for Gemma"),
+  EXPECT_NE(with("tiny-llama", "rope_scaling", {{"rope_type", "linear"}, {"factor", 2.0}, {"beta_fast", 3}})
+                .find("beta_fast is not read by rope_type 'linear'"),
             std::string::npos);
-  EXPECT_NE(with("tiny-qwen2", "rope_scaling", {{"rope_type", "dynamic"}}).find("'dynamic' is not supported"),
+  EXPECT_NE(with("tiny-llama", "pretraining_tp", 2).find("'pretraining_tp' = 2 is not implemented"), std::string::npos);
+  EXPECT_EQ(with("tiny-llama", "pretraining_tp", 1), "");
+  EXPECT_NE(with("tiny-llama", "quantization_config", {{"quant_method", "gptq"}}).find("'quantization_config' is set (gptq)"),
             std::string::npos);
+  EXPECT_NE(with("tiny-llama", "partial_rotary_factor", 0.5).find("partial_rotary_factor"), std::string::npos);
+  EXPECT_NE(with("tiny-gemma", "use_bidirectional_attention", true).find("causal attention only"), std::string::npos);
+  EXPECT_NE(with("tiny-qwen2", "rope_parameters", {{"full_attention", {{"rope_type", "default"}}}}).find("keyed by layer type"),
+            std::string::npos);
+  nlohmann::json qwen_types = fixture_config("tiny-qwen2");
+  qwen_types["use_sliding_window"] = true;
+  qwen_types["layer_types"] = {"full_attention", "chunked_attention", "full_attention"};
+  EXPECT_NE(model_error([&] { parse(qwen_types); }).find("'chunked_attention', which lens does not implement"),
+            std::string::npos);
+  qwen_types["layer_types"] = {"full_attention", "sliding_attention"};
+  EXPECT_NE(model_error([&] { parse(qwen_types); }).find("'layer_types' has 2 entries for 3 layers"), std::string::npos);
   EXPECT_NE(with("tiny-qwen2", "num_hidden_layers", nullptr).find("'num_hidden_layers' is missing"), std::string::npos);
   EXPECT_NE(with("tiny-gpt-neox", "num_attention_heads", nullptr).find("'num_attention_heads' is missing"),
             std::string::npos);
   EXPECT_NE(with("tiny-gpt-neox", "rotary_pct", 0.1).find("rotary dims"), std::string::npos);  // int(8 * 0.1) = 0
   EXPECT_NE(with("tiny-gpt-neox", "hidden_act", "relu").find("'relu' is not supported"), std::string::npos);
-  EXPECT_NE(with("tiny-gemma", "hidden_activation", "gelu").find("not supported for Gemma"), std::string::npos);
-  EXPECT_NE(with("tiny-mistral", "hidden_act", 3).find("'hidden_act' is not a string"), std::string::npos);
+  EXPECT_NE(with("tiny-gemma", "hidden_activation", "gelu").find("give different activations"), std::string::npos);
+  EXPECT_NE(with("tiny-mistral", "hidden_act", 3).find("'hidden_act' must be a string"), std::string::npos);
   nlohmann::json qwen_window = fixture_config("tiny-qwen2");
   qwen_window["use_sliding_window"] = true;
-  EXPECT_EQ(parse(qwen_window).sliding_window, 4);
+  qwen_window["max_window_layers"] = 1;  // 4.x layout: layers from max_window_layers on slide
+  ModelConfig slid = parse(qwen_window);
+  EXPECT_EQ(slid.layer(0).window, 0);
+  EXPECT_EQ(slid.layer(1).window, 4);
+  EXPECT_EQ(slid.layer(2).window, 4);
   qwen_window["sliding_window"] = 0;
   EXPECT_NE(model_error([&] { parse(qwen_window); }).find("use_sliding_window is true"), std::string::npos);
+}
+
+TEST(ArchTable, UnknownKeysAreReportedNotSilentlyIgnored) {
+  nlohmann::json j = fixture_config("tiny-llama");
+  EXPECT_TRUE(parse(j).ignored_keys.empty()) << "every key of a transformers-written config is known";
+  j["attn_logit_softcapping"] = 50.0;  // a Gemma 2 key LLaMA does not read
+  j["my_new_knob"] = 1;
+  const auto keys = parse(j).ignored_keys;
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0], "attn_logit_softcapping");
+  EXPECT_EQ(keys[1], "my_new_knob");
+}
+
+TEST(ArchTable, BothConfigLayoutsGiveOneRope) {
+  // 4.x: rope_theta + rope_scaling; 5.x: rope_parameters. Where both appear, rope_scaling wins (as
+  // convert_rope_params_to_dict does) and a theta inside the dict beats the top-level one.
+  nlohmann::json v4 = fixture_config("tiny-llama");
+  v4.erase("rope_parameters");
+  v4["rope_theta"] = 500.0;
+  v4["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  nlohmann::json v5 = fixture_config("tiny-llama");
+  v5.erase("rope_theta");
+  v5.erase("rope_scaling");
+  v5["rope_parameters"] = {{"rope_type", "linear"}, {"factor", 2.0}, {"rope_theta", 500.0}};
+  for (const auto& j : {v4, v5}) {
+    ModelConfig c = parse(j);
+    EXPECT_EQ(c.rope.type, "linear");
+    EXPECT_DOUBLE_EQ(c.rope.theta, 500.0);
+    EXPECT_DOUBLE_EQ(*c.rope.factor, 2.0);
+  }
+  nlohmann::json both = v5;
+  both["rope_scaling"] = {{"rope_type", "dynamic"}, {"factor", 3.0}};
+  both["rope_theta"] = 700.0;
+  ModelConfig c = parse(both);
+  EXPECT_EQ(c.rope.type, "dynamic");
+  EXPECT_DOUBLE_EQ(c.rope.theta, 700.0) << "rope_scaling replaced the dict, so the top-level theta fills it";
+  nlohmann::json theta_in_dict = v5;
+  theta_in_dict["rope_theta"] = 900.0;
+  EXPECT_DOUBLE_EQ(parse(theta_in_dict).rope.theta, 500.0);
+  // yarn without original_max_position_embeddings takes max_position_embeddings; a top-level one wins.
+  nlohmann::json yarn = v5;
+  yarn["rope_parameters"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 16}};
+  EXPECT_EQ(parse(yarn).rope.original_max_position, 16);
+  yarn["original_max_position_embeddings"] = 32;
+  EXPECT_EQ(parse(yarn).rope.original_max_position, 32);
 }
 
 class TempDir {

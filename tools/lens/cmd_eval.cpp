@@ -35,12 +35,13 @@ struct EvalOptions {
   std::string dtype = "auto";
   std::string device = "cpu";
   bool quiet = false;
+  bool strict = false;  // --strict
 };
 
 void run_eval(const EvalOptions& o) {
   set_quiet(o.quiet);
   set_threads(o.threads);
-  auto [resolved, model, tok] = load_model(o.model, o.dtype, o.device);
+  auto [resolved, model, tok] = load_model(o.model, o.dtype, o.device, o.strict);
   const ModelConfig& cfg = model->config();
   if (!tok) throw ModelError(resolved.path.string() + " has no tokenizer files; lens eval needs one to read text");
   std::unique_ptr<TunedLens> tuned;
@@ -105,6 +106,7 @@ void setup_eval(CLI::App& app) {
   cmd->add_option("-o,--output", o->output, "Write JSON to this file (atomically)");
   cmd->add_flag("--json", o->json, "Print JSON on stdout instead of the table");
   add_runtime_flags(cmd, o->threads, o->dtype, o->device, o->quiet);
+  add_strict_flag(cmd, o->strict);
   cmd->callback([o] { run_eval(*o); });
 }
 

@@ -51,9 +51,24 @@ void run_models(const ModelsOptions& o) {
     rows.push_back({{"name", m.name}, {"repo", m.repo}, {"path", m.path.string()}, {"source", m.source},
                     {"architecture", arch}, {"supported", supported}, {"found", !m.path.empty()}});
   }
+  nlohmann::json families = nlohmann::json::array();
+  for (const auto& a : arch_table())
+    families.push_back({{"family", a.name}, {"architectures", a.hf_architectures}, {"parity_checked", a.parity_checked}});
   if (o.json) {
-    std::cout << dump_json({{"schema_version", kSchemaVersion}, {"models", rows}}, 2) << std::endl;
+    nlohmann::json doc = {{"schema_version", kSchemaVersion}, {"models", rows}};
+    if (o.all) doc["families"] = families;
+    std::cout << dump_json(doc, 2) << std::endl;
     return;
+  }
+  if (o.all) {
+    std::cout << fmt::format("{:<18} {:<28} {}\n", "FAMILY", "ARCHITECTURES", "PARITY CHECKED (transformers)");
+    for (const auto& f : families) {
+      std::string archs;
+      for (const auto& a : f["architectures"]) archs += (archs.empty() ? "" : ", ") + a.get<std::string>();
+      std::cout << fmt::format("{:<18} {:<28} {}\n", f["family"].get<std::string>(), archs,
+                               f["parity_checked"].get<std::string>());
+    }
+    std::cout << "\n";
   }
   if (rows.empty()) {
     std::cout << "no models found. Set LENS_MODEL_PATH to a directory of Hugging Face checkpoints, or use the "
@@ -75,7 +90,9 @@ void setup_models(CLI::App& app) {
   auto opts = std::make_shared<ModelsOptions>();
   auto* cmd = app.add_subcommand("models", "List models that resolve, with architecture and support");
   cmd->add_flag("--json", opts->json, "Print JSON");
-  cmd->add_flag("--all", opts->all, "Also list registry aliases that are not found locally");
+  cmd->add_flag("--all", opts->all,
+                "Also list registry aliases that are not found locally, and every supported family with the "
+                "transformers release its parity was checked against");
   cmd->callback([opts] { run_models(*opts); });
 }
 

@@ -50,6 +50,7 @@ struct RunOptions {
   std::string device = "cpu";
   bool no_special = false;
   bool quiet = false;
+  bool strict = false;  // --strict
   bool timing = false;
   bool attention = false;
   AttentionOptions attn;
@@ -70,7 +71,7 @@ void run_run(const RunOptions& o) {
   if (o.have_prompt + !o.token_ids.empty() + !o.batch.prompts.empty() != 1)
     throw UsageError("give exactly one of --prompt, --token-ids and --prompts");
   const auto t0 = std::chrono::steady_clock::now();
-  auto [resolved, model, tok] = load_model(o.model, o.dtype, o.device);
+  auto [resolved, model, tok] = load_model(o.model, o.dtype, o.device, o.strict);
   const ModelConfig& cfg = model->config();
   const auto t1 = std::chrono::steady_clock::now();
   stage_times().add("load", std::chrono::duration<double>(t1 - t0).count());
@@ -203,6 +204,7 @@ void setup_run(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print JSON on stdout instead of the table");
   cmd->add_option("-o,--output", o->output, "Write JSON to this file (atomically)");
   add_runtime_flags(cmd, o->threads, o->dtype, o->device, o->quiet);
+  add_strict_flag(cmd, o->strict);
   cmd->add_flag("--timing", o->timing, "Report seconds per stage (load, forward, lens_logits, lens_reduce, json, write) "
                                        "on stderr and as \"timing\" in the JSON");
   cmd->add_flag("--no-special", o->no_special, "Do not add special tokens (BOS) when tokenizing");

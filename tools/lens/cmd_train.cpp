@@ -36,6 +36,7 @@ struct TrainCliOptions {
   std::string dtype = "auto";
   std::string device = "cpu";
   bool quiet = false;
+  bool strict = false;  // --strict
   bool timing = false;
 };
 
@@ -61,7 +62,7 @@ void run_train(TrainCliOptions o) {
   o.train.loss = o.loss == "ce" ? LensLoss::kCE : LensLoss::kKL;
   o.train.output = o.output;
 
-  auto [resolved, model, tok] = load_model(o.model, o.dtype, o.device);
+  auto [resolved, model, tok] = load_model(o.model, o.dtype, o.device, o.strict);
   const ModelConfig& cfg = model->config();
   if (!tok) throw ModelError(resolved.path.string() + " has no tokenizer files; lens train needs one to read text");
   const int64_t seq_len = o.seq_len > 0 ? o.seq_len : std::min<int64_t>(cfg.n_ctx, 2048);
@@ -161,6 +162,7 @@ void setup_train(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
   add_runtime_flags(cmd, o->threads, o->dtype, o->device, o->quiet);
+  add_strict_flag(cmd, o->strict);
   cmd->callback([o] { run_train(*o); });
 }
 

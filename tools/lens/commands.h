@@ -37,7 +37,10 @@ struct LoadedModel {
 };
 
 /// Resolves `spec` (path, alias, repo id), loads the model with `dtype` / `device`, and its tokenizer.
-LoadedModel load_model(const std::string& spec, const std::string& dtype, const std::string& device);
+LoadedModel load_model(const std::string& spec, const std::string& dtype, const std::string& device,
+                       bool strict = false);
+/// --strict: refuse config.json keys lens does not know instead of warning about them.
+void add_strict_flag(CLI::App* cmd, bool& strict);
 
 /// The flags every model-running subcommand shares: -t/--threads, --dtype, --device, -q/--quiet.
 void add_runtime_flags(CLI::App* cmd, int& threads, std::string& dtype, std::string& device, bool& quiet);

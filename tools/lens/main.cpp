@@ -57,13 +57,22 @@ std::vector<int64_t> parse_int_list(const std::string& text, const std::string& 
   return out;
 }
 
-LoadedModel load_model(const std::string& spec, const std::string& dtype, const std::string& device) {
+LoadedModel load_model(const std::string& spec, const std::string& dtype, const std::string& device, bool strict) {
   LoadedModel m;
   m.resolved = resolve_model(spec);
   LoadOptions lo;
   lo.dtype = dtype;
   lo.device = device;
+  lo.strict = strict;
   m.model = Model::load(m.resolved.path, lo);
+  const auto& ignored = m.model->config().ignored_keys;
+  if (!ignored.empty()) {
+    std::string keys;
+    for (const auto& k : ignored) keys += (keys.empty() ? "" : ", ") + k;
+    // Not a log line: shown even with -q, since it says the numbers may not be the model's.
+    std::cerr << "warning: " << (m.resolved.path / "config.json").string() << ": keys lens does not know, ignored: "
+              << keys << " (check they do not change the forward pass; --strict refuses them)" << std::endl;
+  }
   m.tok = load_tokenizer(m.resolved.path);
   if (m.model->dtype() == at::kBFloat16 && m.model->device().is_cpu() && cpu_lacks_native_bf16())
     log("note: this CPU has no bfloat16 arithmetic (AVX512_BF16 or AMX), so bfloat16 matmuls are emulated and "
@@ -78,6 +87,10 @@ void add_runtime_flags(CLI::App* cmd, int& threads, std::string& dtype, std::str
       ->capture_default_str();
   cmd->add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
   cmd->add_flag("-q,--quiet", quiet, "No log lines on stderr");
+}
+
+void add_strict_flag(CLI::App* cmd, bool& strict) {
+  cmd->add_flag("--strict", strict, "Refuse config.json keys lens does not know (default: warn and record them)");
 }
 
 void set_threads(int n) {
