@@ -53,6 +53,7 @@ class BpeTokenizer : public Tokenizer {
   std::optional<int64_t> bos_id() const override;
   std::optional<int64_t> eos_id() const override;
   std::string kind() const override { return "bpe"; }
+  std::string special_rule() const override;
 
   /// The pre-tokens `text` is split into before BPE (normalized UTF-8, added tokens excluded); for tests.
   std::vector<std::string> pre_tokenize(const std::string& text) const;
