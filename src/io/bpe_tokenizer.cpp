@@ -326,6 +326,8 @@ std::string read_text_file(const std::filesystem::path& path) {
 constexpr int kMaxJsonDepth = 64;
 constexpr std::uintmax_t kMaxJsonBytes = 1ull << 30;
 
+}  // namespace
+
 void check_json_depth(std::string_view text, const std::string& where) {
   int depth = 0;
   bool in_string = false;
@@ -349,6 +351,8 @@ void check_json_depth(std::string_view text, const std::string& where) {
     }
   }
 }
+
+namespace {
 
 json parse_json_file(const std::filesystem::path& path) {
   std::error_code ec;
@@ -1621,6 +1625,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir)
   std::string type = model.value("type", "");
   if (type.empty() && model.contains("merges")) type = "BPE";  // HF infers the type when it is left out
   if (type == "Unigram" || type == "WordPiece" || type == "WordLevel") {
+    if (std::filesystem::exists(dir / "tokenizer.model")) return nullptr;  // sentencepiece's job
     throw ModelError(where + ": model type '" + type + "' is not supported (only BPE)");
   }
   if (type != "BPE") {
