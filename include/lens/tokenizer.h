@@ -35,6 +35,10 @@ class Tokenizer {
 
   /// Short name of the implementation: "sentencepiece", "bpe".
   virtual std::string kind() const = 0;
+
+  /// Which rule decides the special tokens encode(text, true) adds (e.g. "tokenizer.json post_processor
+  /// (TemplateProcessing) ..."), for reports; empty when not known.
+  virtual std::string special_rule() const { return ""; }
 };
 
 /// Loads the tokenizer of a Hugging Face model directory: `tokenizer.json` (byte-level BPE),

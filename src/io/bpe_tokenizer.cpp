@@ -319,11 +319,53 @@ std::string read_text_file(const std::filesystem::path& path) {
   return ss.str();
 }
 
+// Tokenizer files nest a few levels (a Sequence of Sequences at most); nlohmann's parser and the json
+// destructor recurse once per level, so a hostile file nested 200,000 deep would overflow the stack. The
+// depth is checked on the raw text before parsing. The size bound keeps a stray multi-GB file from
+// exhausting memory (Gemma 3's 262k-token tokenizer.json is 33 MB).
+constexpr int kMaxJsonDepth = 64;
+constexpr std::uintmax_t kMaxJsonBytes = 1ull << 30;
+
+}  // namespace
+
+void check_json_depth(std::string_view text, const std::string& where) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        throw ModelError(where + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+                         " levels (at byte " + std::to_string(i) + "); refusing to parse it");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
+namespace {
+
 json parse_json_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxJsonBytes) {
+    throw ModelError(path.string() + ": " + std::to_string(size) + " bytes; refusing JSON files over " +
+                     std::to_string(kMaxJsonBytes >> 20) + " MiB");
+  }
   const std::string text = read_text_file(path);
+  check_json_depth(text, path.string());
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw ModelError(path.string() + ": invalid JSON: " + e.what());
   }
 }
@@ -365,9 +407,14 @@ int32_t json_id(const json& v, const std::string& where) {
 
 enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
 
+enum class PrependScheme { kAlways, kFirst, kNever };
+
 struct PreStep {
-  bool byte_level = false;  // ByteLevel (optional prefix space + GPT-2 regex), else Split
+  bool byte_level = false;  // ByteLevel (optional prefix space + GPT-2 regex)
+  bool metaspace = false;   // Metaspace: ' ' -> replacement, prepend it per prepend_scheme, maybe split
   bool add_prefix_space = false;
+  std::string replacement;  // Metaspace
+  PrependScheme prepend_scheme = PrependScheme::kAlways;
   std::shared_ptr<Regex> regex;  // Split pattern, or the GPT-2 pattern; null for ByteLevel(use_regex=false)
   SplitBehavior behavior = SplitBehavior::kIsolated;
   bool invert = false;
@@ -381,14 +428,25 @@ struct AddedToken {
 };
 
 // One normalizer step (HF `normalizers`); a tokenizer.json Sequence becomes several.
-enum class NormKind { kUnicode, kLowercase, kStrip, kReplace, kPrepend };
+enum class TextNormKind { kUnicode, kLowercase, kStrip, kReplace, kPrepend };
 
 struct NormStep {
-  NormKind kind = NormKind::kUnicode;
+  TextNormKind kind = TextNormKind::kUnicode;
   const UNormalizer2* form = nullptr;  // kUnicode: ICU's NFC/NFD/NFKC/NFKD instance (owned by ICU)
   bool strip_left = false, strip_right = false;  // kStrip
   std::shared_ptr<Regex> pattern;                // kReplace
   std::string content;                           // kReplace: replacement; kPrepend: prefix
+};
+
+// One decoder step (HF `decoders`), applied in order to the list of token strings.
+enum class DecodeKind { kByteLevel, kReplace, kByteFallback, kFuse, kStrip, kMetaspace };
+
+struct DecodeStep {
+  DecodeKind kind = DecodeKind::kByteLevel;
+  std::shared_ptr<Regex> pattern;  // kReplace
+  std::string content;             // kReplace: replacement; kStrip: the character; kMetaspace: replacement
+  int start = 0, stop = 0;         // kStrip: how many `content` characters to strip at each end
+  bool prepend = true;             // kMetaspace: prepend_scheme != never (strip the first token's space)
 };
 
 // One post-processing template for a single sequence: special-token ids before and after it.
@@ -413,6 +471,7 @@ struct BpeTokenizer::Impl {
   bool fuse_unk = false, byte_fallback = false;
   std::array<std::array<int32_t, 256>, 4>
       byte_ids{};  // [first + 2*last][byte] -> id of the initial symbol, or -1
+  std::array<int32_t, 256> byte_fallback_ids{};  // byte -> id of "<0xNN>", or -1
 
   std::vector<NormStep> normalizer;  // empty: none
 
@@ -424,7 +483,10 @@ struct BpeTokenizer::Impl {
 
   std::vector<PreStep> pre_steps;
   std::vector<Template> templates;  // applied in order when add_special
-  bool byte_level_decoder = true;   // false: HF joins tokens with " " (no decoder)
+  std::string special_rule;         // which rule chose `templates` (reported by `lens tokenize --json`)
+  bool byte_level_model = true;     // a ByteLevel pre-tokenizer: BPE symbols are bytes, else characters
+  bool has_decoder = true;          // false: HF joins tokens with " " (no decoder)
+  std::vector<DecodeStep> decoder;
 
   // Id -> piece (vocab and added tokens); `special` marks special added tokens (dropped by decode).
   std::vector<std::string> pieces;
@@ -451,7 +513,9 @@ struct BpeTokenizer::Impl {
   std::string normalize(std::string_view text) const;
   void bpe_word(std::string_view word, std::vector<int32_t>& out) const;
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
-  void run_pre_steps(std::string_view piece, size_t step,
+  void initial_symbols_bytes(std::string_view word, std::vector<int32_t>& ids) const;
+  void initial_symbols_chars(std::string_view word, std::vector<int32_t>& ids) const;
+  void run_pre_steps(std::string_view piece, size_t step, bool at_start,
                      const std::function<void(std::string_view)>& emit) const;
   void split_added(std::string_view text, std::deque<std::string>& storage,
                    std::vector<std::pair<std::string_view, int32_t>>& out) const;
@@ -492,6 +556,12 @@ void BpeTokenizer::Impl::finish(const std::string& where) {
         byte_ids[first + 2 * last][b] = it == vocab.end() ? -1 : it->second;
       }
     }
+  }
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    auto it = vocab.find(name);
+    byte_fallback_ids[b] = it == vocab.end() ? -1 : it->second;
   }
   for (auto& pass : added_by_first_byte) {
     for (auto& v : pass) v.clear();
@@ -598,19 +668,19 @@ std::string BpeTokenizer::Impl::normalize(std::string_view text) const {
   std::string s(text);
   for (const NormStep& n : normalizer) {
     switch (n.kind) {
-      case NormKind::kUnicode:
+      case TextNormKind::kUnicode:
         s = unicode_normalize(n.form, s);
         break;
-      case NormKind::kLowercase:
+      case TextNormKind::kLowercase:
         s = lowercase(s);
         break;
-      case NormKind::kStrip:
+      case TextNormKind::kStrip:
         s = strip(s, n.strip_left, n.strip_right);
         break;
-      case NormKind::kReplace:
+      case TextNormKind::kReplace:
         s = replace_all(*n.pattern, n.content, s);
         break;
-      case NormKind::kPrepend:
+      case TextNormKind::kPrepend:
         if (!s.empty()) s.insert(0, n.content);
         break;
     }
@@ -618,53 +688,106 @@ std::string BpeTokenizer::Impl::normalize(std::string_view text) const {
   return s;
 }
 
-// HF's BPE::merge_word: initial symbols per character (byte), then repeatedly apply the lowest-ranked merge,
-// leftmost first, through a priority queue; stale queue entries are skipped.
+// Initial symbols of a byte-level word: one per byte, through the byte -> id table (prefix / suffix
+// already folded in); byte_fallback and unk as in initial_symbols_chars.
+void BpeTokenizer::Impl::initial_symbols_bytes(std::string_view word, std::vector<int32_t>& ids) const {
+  int32_t pending_unk = -1;  // an unk token not yet added (fuse_unk merges runs of unknown characters)
+  for (size_t i = 0; i < word.size(); ++i) {
+    const bool first = i == 0, last = i + 1 == word.size();
+    const auto b = static_cast<unsigned char>(word[i]);
+    const int32_t id = byte_ids[(first ? 1 : 0) + (last ? 2 : 0)][b];
+    if (id >= 0) {
+      if (pending_unk >= 0) ids.push_back(pending_unk), pending_unk = -1;
+      ids.push_back(id);
+      continue;
+    }
+    if (byte_fallback) {  // <0xNN> tokens for each byte of the symbol's text, if all exist
+      const std::string s = (first ? "" : prefix) + byte_level().byte_to_char[b] + (last ? suffix : "");
+      const size_t before = ids.size();
+      bool all = true;
+      for (unsigned char c : s) {
+        const int32_t f = byte_fallback_ids[c];
+        if (f < 0) {
+          all = false;
+          break;
+        }
+        ids.push_back(f);
+      }
+      if (all) continue;  // as HF: a pending unk stays pending across byte-fallback tokens
+      ids.resize(before);
+    }
+    if (unk_id) {  // without an unk token HF drops the character
+      if (pending_unk >= 0 && !fuse_unk) ids.push_back(pending_unk);
+      pending_unk = *unk_id;
+    }
+  }
+  if (pending_unk >= 0) ids.push_back(pending_unk);
+}
+
+// HF's BPE::merge_word start for sentencepiece-style BPE (no ByteLevel pre-tokenizer): one symbol per
+// character (with continuing_subword_prefix unless first, end_of_word_suffix when last); a character not
+// in the vocabulary becomes its <0xNN> byte tokens (byte_fallback, when all exist), else unk (runs fused
+// with fuse_unk), else nothing.
+void BpeTokenizer::Impl::initial_symbols_chars(std::string_view word, std::vector<int32_t>& ids) const {
+  int32_t pending_unk = -1;
+  std::string key;
+  uint32_t cp = 0;
+  for (size_t i = 0; i < word.size();) {
+    int n = utf8_step(word, i, &cp);  // word is valid UTF-8
+    if (n < 0) n = -n;
+    const bool first = i == 0, last = i + n == word.size();
+    key.clear();
+    if (!first) key += prefix;
+    key.append(word.substr(i, n));
+    if (last) key += suffix;
+    i += n;
+    auto it = vocab.find(key);
+    if (it != vocab.end()) {
+      if (pending_unk >= 0) ids.push_back(pending_unk), pending_unk = -1;
+      ids.push_back(it->second);
+      continue;
+    }
+    if (byte_fallback) {
+      const size_t before = ids.size();
+      bool all = true;
+      for (unsigned char c : key) {
+        const int32_t f = byte_fallback_ids[c];
+        if (f < 0) {
+          all = false;
+          break;
+        }
+        ids.push_back(f);
+      }
+      if (all) continue;
+      ids.resize(before);
+    }
+    if (unk_id) {
+      if (pending_unk >= 0 && !fuse_unk) ids.push_back(pending_unk);
+      pending_unk = *unk_id;
+    }
+  }
+  if (pending_unk >= 0) ids.push_back(pending_unk);
+}
+
+// HF's BPE::merge_word: initial symbols, then repeatedly apply the lowest-ranked merge, leftmost first,
+// through a priority queue; stale queue entries are skipped.
 void BpeTokenizer::Impl::merge_word(std::string_view word, std::vector<int32_t>& out) const {
   struct Symbol {
     int32_t id;
     int32_t prev, next;
     bool alive;
   };
-  std::vector<Symbol> sym;
-  sym.reserve(word.size());
-  int32_t pending_unk = -1;  // an unk token not yet added (fuse_unk merges runs of unknown characters)
-  auto add = [&](int32_t id) {
-    const auto n = static_cast<int32_t>(sym.size());
-    if (n > 0) sym.back().next = n;
-    sym.push_back({id, n - 1, -1, true});
-  };
-  for (size_t i = 0; i < word.size(); ++i) {
-    const bool first = i == 0, last = i + 1 == word.size();
-    const auto b = static_cast<unsigned char>(word[i]);
-    const int32_t id = byte_ids[(first ? 1 : 0) + (last ? 2 : 0)][b];
-    if (id >= 0) {
-      if (pending_unk >= 0) add(pending_unk), pending_unk = -1;
-      add(id);
-      continue;
-    }
-    if (byte_fallback) {  // <0xNN> tokens for each byte of the symbol's text, if all exist
-      const std::string s = (first ? "" : prefix) + byte_level().byte_to_char[b] + (last ? suffix : "");
-      std::vector<int32_t> ids;
-      for (unsigned char c : s) {
-        char name[8];
-        std::snprintf(name, sizeof name, "<0x%02X>", c);
-        auto it = vocab.find(name);
-        if (it == vocab.end()) break;
-        ids.push_back(it->second);
-      }
-      if (ids.size() == s.size()) {
-        if (pending_unk >= 0) add(pending_unk), pending_unk = -1;
-        for (int32_t x : ids) add(x);
-        continue;
-      }
-    }
-    if (unk_id) {  // without an unk token HF drops the character
-      if (pending_unk >= 0 && !fuse_unk) add(pending_unk);
-      pending_unk = *unk_id;
-    }
+  std::vector<int32_t> ids;
+  ids.reserve(word.size());
+  if (byte_level_model) {
+    initial_symbols_bytes(word, ids);
+  } else {
+    initial_symbols_chars(word, ids);
   }
-  if (pending_unk >= 0) add(pending_unk);
+  std::vector<Symbol> sym(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    sym[i] = {ids[i], static_cast<int32_t>(i) - 1, i + 1 < ids.size() ? static_cast<int32_t>(i + 1) : -1, true};
+  }
 
   struct Candidate {
     int32_t rank, pos, new_id;
@@ -708,7 +831,7 @@ void BpeTokenizer::Impl::merge_word(std::string_view word, std::vector<int32_t>&
 // merges.
 void BpeTokenizer::Impl::bpe_word(std::string_view word, std::vector<int32_t>& out) const {
   if (ignore_merges) {
-    auto it = vocab.find(bytes_to_byte_level(word));
+    auto it = byte_level_model ? vocab.find(bytes_to_byte_level(word)) : vocab.find(std::string(word));
     if (it != vocab.end()) {
       out.push_back(it->second);
       return;
@@ -735,7 +858,8 @@ void BpeTokenizer::Impl::bpe_word(std::string_view word, std::vector<int32_t>& o
 }
 
 // Applies pre-tokenizer steps [step, end) to `piece` and calls `emit` for each final non-empty pre-token.
-void BpeTokenizer::Impl::run_pre_steps(std::string_view piece, size_t step,
+// `at_start`: the piece begins at offset 0 of the input text (Metaspace's prepend_scheme "first").
+void BpeTokenizer::Impl::run_pre_steps(std::string_view piece, size_t step, bool at_start,
                                        const std::function<void(std::string_view)>& emit) const {
   if (piece.empty()) return;
   if (step == pre_steps.size()) {
@@ -749,8 +873,31 @@ void BpeTokenizer::Impl::run_pre_steps(std::string_view piece, size_t step,
     with_space.append(piece);
     piece = with_space;
   }
+  if (ps.metaspace) {
+    // HF's Metaspace: every ' ' becomes the replacement; the replacement is prepended unless the piece
+    // already starts with it ("first": only to the piece at the start of the input); with split, the
+    // piece is cut before each replacement (MergedWithNext).
+    std::string r;
+    r.reserve(piece.size() + ps.replacement.size());
+    for (char c : piece) {
+      if (c == ' ') {
+        r += ps.replacement;
+      } else {
+        r += c;
+      }
+    }
+    const bool prepend = ps.prepend_scheme == PrependScheme::kAlways ||
+                         (ps.prepend_scheme == PrependScheme::kFirst && at_start);
+    if (prepend && r.compare(0, ps.replacement.size(), ps.replacement) != 0) r.insert(0, ps.replacement);
+    if (!ps.regex) {
+      run_pre_steps(r, step + 1, at_start, emit);
+      return;
+    }
+    with_space = std::move(r);
+    piece = with_space;
+  }
   if (!ps.regex) {
-    run_pre_steps(piece, step + 1, emit);
+    run_pre_steps(piece, step + 1, at_start, emit);
     return;
   }
   std::vector<std::pair<size_t, size_t>> found;
@@ -819,7 +966,9 @@ void BpeTokenizer::Impl::run_pre_steps(std::string_view piece, size_t step,
     }
   }
   for (const Part& p : kept) {
-    if (!p.is_match && p.end > p.begin) run_pre_steps(piece.substr(p.begin, p.end - p.begin), step + 1, emit);
+    if (!p.is_match && p.end > p.begin) {
+      run_pre_steps(piece.substr(p.begin, p.end - p.begin), step + 1, at_start && p.begin == 0, emit);
+    }
   }
 }
 
@@ -938,11 +1087,11 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text, bool add_spec
   std::vector<int32_t> ids;
   ids.reserve(clean.size() / 3 + 4);
   const std::function<void(std::string_view)> emit = [&](std::string_view word) { m.bpe_word(word, ids); };
-  for (const auto& seg : segments) {
-    if (seg.second >= 0) {
-      ids.push_back(seg.second);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (segments[i].second >= 0) {
+      ids.push_back(segments[i].second);
     } else {
-      m.run_pre_steps(seg.first, 0, emit);
+      m.run_pre_steps(segments[i].first, 0, i == 0, emit);
     }
   }
   if (add_special) {
@@ -964,27 +1113,110 @@ std::vector<std::string> BpeTokenizer::pre_tokenize(const std::string& text) con
   m.split_added(clean, storage, segments);
   std::vector<std::string> out;
   const std::function<void(std::string_view)> emit = [&](std::string_view w) { out.emplace_back(w); };
-  for (const auto& seg : segments) {
-    if (seg.second < 0) m.run_pre_steps(seg.first, 0, emit);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (segments[i].second < 0) m.run_pre_steps(segments[i].first, 0, i == 0, emit);
   }
   return out;
 }
 
+namespace {
+
+// HF's decoders, each on the whole list of token strings (Decoder::decode_chain).
+void apply_decoder(const DecodeStep& d, std::vector<std::string>& toks) {
+  switch (d.kind) {
+    case DecodeKind::kByteLevel: {  // all tokens' bytes, then one lossy UTF-8 string
+      std::string bytes;
+      for (const std::string& t : toks) bytes += byte_level_to_bytes(t);
+      toks.assign(1, sanitize_utf8(bytes));
+      break;
+    }
+    case DecodeKind::kReplace:
+      for (std::string& t : toks) t = replace_all(*d.pattern, d.content, t);
+      break;
+    case DecodeKind::kByteFallback: {  // runs of <0xNN> become their bytes, or one U+FFFD per byte
+      std::vector<std::string> out;
+      std::string run;
+      size_t n_run = 0;
+      auto flush = [&] {
+        if (n_run == 0) return;
+        if (is_valid_utf8(run)) {
+          out.push_back(run);
+        } else {
+          for (size_t k = 0; k < n_run; ++k) out.emplace_back("\xEF\xBF\xBD");
+        }
+        run.clear();
+        n_run = 0;
+      };
+      for (std::string& t : toks) {
+        const bool is_byte = t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' &&
+                             std::isxdigit(static_cast<unsigned char>(t[3])) &&
+                             std::isxdigit(static_cast<unsigned char>(t[4]));
+        if (is_byte) {
+          run += static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16));
+          ++n_run;
+        } else {
+          flush();
+          out.push_back(std::move(t));
+        }
+      }
+      flush();
+      toks.swap(out);
+      break;
+    }
+    case DecodeKind::kFuse: {
+      std::string all;
+      for (const std::string& t : toks) all += t;
+      toks.assign(1, all);
+      break;
+    }
+    case DecodeKind::kStrip:
+      for (std::string& t : toks) {
+        size_t b = 0, e = t.size();
+        for (int k = 0; k < d.start && t.compare(b, d.content.size(), d.content) == 0 && b < e; ++k)
+          b += d.content.size();
+        for (int k = 0; k < d.stop && e >= b + d.content.size() &&
+                        t.compare(e - d.content.size(), d.content.size(), d.content) == 0;
+             ++k)
+          e -= d.content.size();
+        t = t.substr(b, e - b);
+      }
+      break;
+    case DecodeKind::kMetaspace:
+      for (size_t i = 0; i < toks.size(); ++i) {
+        std::string r;
+        for (size_t k = 0; k < toks[i].size();) {
+          if (toks[i].compare(k, d.content.size(), d.content) == 0) {
+            r += ' ';
+            k += d.content.size();
+          } else {
+            r += toks[i][k++];
+          }
+        }
+        if (i == 0 && d.prepend && !r.empty() && r[0] == ' ') r.erase(0, 1);
+        toks[i] = std::move(r);
+      }
+      break;
+  }
+}
+
+}  // namespace
+
 std::string BpeTokenizer::decode(const std::vector<int64_t>& ids) const {
   const Impl& m = *impl_;
-  std::string bytes;
-  bool first = true;
+  std::vector<std::string> toks;
   for (int64_t id : ids) {
     if (id < 0 || id >= static_cast<int64_t>(m.pieces.size()) || !m.present[id] || m.special[id]) continue;
-    if (m.byte_level_decoder) {
-      bytes += byte_level_to_bytes(m.pieces[id]);
-    } else {
-      if (!first) bytes += ' ';
-      bytes += m.pieces[id];
-    }
-    first = false;
+    toks.push_back(m.pieces[id]);
   }
-  return sanitize_utf8(bytes);
+  if (!m.has_decoder) {  // HF without a decoder: tokens joined by spaces
+    std::string out;
+    for (size_t i = 0; i < toks.size(); ++i) out += (i ? " " : "") + toks[i];
+    return sanitize_utf8(out);
+  }
+  for (const DecodeStep& d : m.decoder) apply_decoder(d, toks);
+  std::string out;
+  for (const std::string& t : toks) out += t;
+  return sanitize_utf8(out);
 }
 
 std::string BpeTokenizer::piece(int64_t id) const {
@@ -1001,8 +1233,25 @@ std::string BpeTokenizer::token_text(int64_t id) const {
   for (const AddedToken& t : impl_->added) {
     if (t.id == id) return escape_invalid_utf8(t.pattern);
   }
-  return escape_invalid_utf8(byte_level_to_bytes(p));
+  if (impl_->byte_level_model) return escape_invalid_utf8(byte_level_to_bytes(p));
+  // Sentencepiece-style: U+2581 reads as a space, <0xNN> as its byte.
+  if (p.size() == 6 && p.compare(0, 3, "<0x") == 0 && p[5] == '>' && std::isxdigit(static_cast<unsigned char>(p[3])) &&
+      std::isxdigit(static_cast<unsigned char>(p[4]))) {
+    return escape_invalid_utf8(std::string(1, static_cast<char>(std::stoi(p.substr(3, 2), nullptr, 16))));
+  }
+  std::string out;
+  for (size_t k = 0; k < p.size();) {
+    if (p.compare(k, 3, "\xE2\x96\x81") == 0) {
+      out += ' ';
+      k += 3;
+    } else {
+      out += p[k++];
+    }
+  }
+  return escape_invalid_utf8(out);
 }
+
+std::string BpeTokenizer::special_rule() const { return impl_->special_rule; }
 
 int64_t BpeTokenizer::vocab_size() const { return static_cast<int64_t>(impl_->pieces.size()); }
 
@@ -1083,9 +1332,52 @@ void parse_pre_tokenizer(const json& p, const std::string& where, std::vector<Pr
     const bool individual = json_bool(p, "individual_digits", false, where + ": Digits");
     s.regex = std::make_shared<Regex>(individual ? R"(\p{N})" : R"(\p{N}+)", false, where + ": Digits");
     steps.push_back(std::move(s));
+  } else if (type == "Metaspace") {
+    const std::string w = where + ": Metaspace";
+    PreStep s;
+    s.metaspace = true;
+    s.replacement = p.contains("replacement") ? json_string(p, "replacement", w) : "\xE2\x96\x81";
+    if (s.replacement.empty() || !is_valid_utf8(s.replacement)) throw ModelError(w + ": bad replacement");
+    if (p.contains("prepend_scheme")) {
+      const std::string scheme = json_string(p, "prepend_scheme", w);
+      if (scheme == "always") {
+        s.prepend_scheme = PrependScheme::kAlways;
+      } else if (scheme == "first") {
+        s.prepend_scheme = PrependScheme::kFirst;
+      } else if (scheme == "never") {
+        s.prepend_scheme = PrependScheme::kNever;
+      } else {
+        throw ModelError(w + ": unknown prepend_scheme '" + scheme + "'");
+      }
+    } else {  // tokenizers < 0.14 wrote add_prefix_space
+      s.prepend_scheme = json_bool(p, "add_prefix_space", true, w) ? PrependScheme::kAlways : PrependScheme::kNever;
+    }
+    if (json_bool(p, "split", true, w)) {
+      s.regex = std::make_shared<Regex>(s.replacement, true, w);
+      s.behavior = SplitBehavior::kMergedWithNext;
+    }
+    steps.push_back(std::move(s));
+  } else if (type == "Whitespace") {  // HF: \w+|[^\w\s]+, the rest removed
+    PreStep s;
+    s.regex = std::make_shared<Regex>(R"(\w+|[^\w\s]+)", false, where + ": Whitespace");
+    s.behavior = SplitBehavior::kRemoved;
+    s.invert = true;
+    steps.push_back(std::move(s));
+  } else if (type == "WhitespaceSplit") {  // HF: split on char::is_whitespace, removed
+    PreStep s;
+    s.regex = std::make_shared<Regex>(R"(\s)", false, where + ": WhitespaceSplit");
+    s.behavior = SplitBehavior::kRemoved;
+    steps.push_back(std::move(s));
+  } else if (type == "Punctuation") {  // HF: is_ascii_punctuation or Unicode P*, one character each
+    PreStep s;
+    const std::string behavior = p.value("behavior", std::string("Isolated"));
+    if (behavior != "Isolated") throw ModelError(where + ": Punctuation behavior '" + behavior + "' is not supported");
+    s.regex = std::make_shared<Regex>(R"([\p{P}!-/:-@\[-`{-~])", false, where + ": Punctuation");
+    steps.push_back(std::move(s));
   } else {
     throw ModelError(where + ": unsupported pre_tokenizer type '" + type +
-                     "' (supported: ByteLevel, Split, Digits, Sequence)");
+                     "' (supported: ByteLevel, Split, Digits, Metaspace, Whitespace, WhitespaceSplit, "
+                     "Punctuation, Sequence)");
   }
 }
 
@@ -1111,13 +1403,13 @@ void parse_normalizer(const json& n, const std::string& where, std::vector<NormS
   } else if (type == "NFKD") {
     s.form = unorm2_getNFKDInstance(&err);
   } else if (type == "Lowercase") {
-    s.kind = NormKind::kLowercase;
+    s.kind = TextNormKind::kLowercase;
   } else if (type == "Strip") {
-    s.kind = NormKind::kStrip;
+    s.kind = TextNormKind::kStrip;
     s.strip_left = json_bool(n, "strip_left", true, w);
     s.strip_right = json_bool(n, "strip_right", true, w);
   } else if (type == "Replace") {
-    s.kind = NormKind::kReplace;
+    s.kind = TextNormKind::kReplace;
     const json pattern = n.value("pattern", json());
     if (pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()) {
       s.pattern = std::make_shared<Regex>(pattern["Regex"].get<std::string>(), false, w);
@@ -1129,7 +1421,7 @@ void parse_normalizer(const json& n, const std::string& where, std::vector<NormS
     }
     s.content = json_string(n, "content", w);
   } else if (type == "Prepend") {
-    s.kind = NormKind::kPrepend;
+    s.kind = TextNormKind::kPrepend;
     s.content = json_string(n, "prepend", w);
   } else {
     throw ModelError(where + ": unsupported normalizer '" + type +
@@ -1190,19 +1482,67 @@ void parse_post_processor(const json& p, const std::string& where, Impl& m) {
       "' (supported: TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing, Sequence)");
 }
 
+void parse_decoder_step(const json& d, const std::string& where, std::vector<DecodeStep>& steps) {
+  if (!d.is_object()) throw ModelError(where + ": decoder must be an object");
+  const std::string type = json_string(d, "type", where + ": decoder");
+  const std::string w = where + ": " + type + " decoder";
+  DecodeStep s;
+  if (type == "Sequence") {
+    if (!d.contains("decoders") || !d["decoders"].is_array())
+      throw ModelError(w + ": no \"decoders\" list");
+    for (const json& q : d["decoders"]) parse_decoder_step(q, where, steps);
+    return;
+  } else if (type == "ByteLevel") {
+    s.kind = DecodeKind::kByteLevel;
+  } else if (type == "Replace") {
+    s.kind = DecodeKind::kReplace;
+    const json pattern = d.value("pattern", json());
+    if (pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()) {
+      s.pattern = std::make_shared<Regex>(pattern["Regex"].get<std::string>(), false, w);
+    } else if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string() &&
+               !pattern["String"].get<std::string>().empty()) {
+      s.pattern = std::make_shared<Regex>(pattern["String"].get<std::string>(), true, w);
+    } else {
+      throw ModelError(w + ": needs a pattern {\"Regex\": ...} or a non-empty {\"String\": ...}");
+    }
+    s.content = json_string(d, "content", w);
+  } else if (type == "ByteFallback") {
+    s.kind = DecodeKind::kByteFallback;
+  } else if (type == "Fuse") {
+    s.kind = DecodeKind::kFuse;
+  } else if (type == "Strip") {
+    s.kind = DecodeKind::kStrip;
+    s.content = json_string(d, "content", w);
+    auto count = [&](const char* key) {
+      if (!d.contains(key) || !d[key].is_number_integer() || d[key].get<int64_t>() < 0 ||
+          d[key].get<int64_t>() > 1024)
+        throw ModelError(w + ": \"" + key + "\" must be a small non-negative integer");
+      return static_cast<int>(d[key].get<int64_t>());
+    };
+    s.start = count("start");
+    s.stop = count("stop");
+  } else if (type == "Metaspace") {
+    s.kind = DecodeKind::kMetaspace;
+    s.content = d.contains("replacement") ? json_string(d, "replacement", w) : "\xE2\x96\x81";
+    if (s.content.empty()) throw ModelError(w + ": empty replacement");
+    if (d.contains("prepend_scheme")) {
+      s.prepend = json_string(d, "prepend_scheme", w) != "never";
+    } else {
+      s.prepend = json_bool(d, "add_prefix_space", true, w);
+    }
+  } else {
+    throw ModelError(where + ": unsupported decoder type '" + type +
+                     "' (supported: ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence)");
+  }
+  steps.push_back(std::move(s));
+}
+
 void parse_decoder(const json& d, const std::string& where, Impl& m) {
   if (d.is_null()) {
-    m.byte_level_decoder = false;
+    m.has_decoder = false;
     return;
   }
-  const std::string type = d.is_object() ? d.value("type", "") : "";
-  if (type == "ByteLevel") return;
-  if (type == "Sequence" && d.contains("decoders") && d["decoders"].is_array() && d["decoders"].size() == 1 &&
-      d["decoders"][0].value("type", "") == "ByteLevel") {
-    return;
-  }
-  throw ModelError(where + ": unsupported decoder " + (type.empty() ? d.dump() : "type '" + type + "'") +
-                   " (supported: ByteLevel)");
+  parse_decoder_step(d, where, m.decoder);
 }
 
 // Merges as "a b" strings (merges.txt, older tokenizer.json) or ["a", "b"] pairs (tokenizers >= 0.20).
@@ -1266,6 +1606,15 @@ json read_config(const std::filesystem::path& dir) {
   return c;
 }
 
+// Whether transformers 5.23 would call this tokenizer.json byte-level: it searches the file for
+// "ByteLevel" (TokenizersBackend._tokenizer_json_has_byte_level); the components are where it occurs.
+bool mentions_byte_level(const json& j) {
+  for (const char* key : {"normalizer", "pre_tokenizer", "post_processor", "decoder"}) {
+    if (j.contains(key) && j[key].dump().find("\"ByteLevel\"") != std::string::npos) return true;
+  }
+  return false;
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir) {
   const auto path = dir / "tokenizer.json";
   const std::string where = path.string();
@@ -1275,17 +1624,34 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir)
   const json& model = j["model"];
   std::string type = model.value("type", "");
   if (type.empty() && model.contains("merges")) type = "BPE";  // HF infers the type when it is left out
-  if (type == "Unigram" || type == "WordPiece" || type == "WordLevel") return nullptr;  // not ours
+  if (type == "Unigram" || type == "WordPiece" || type == "WordLevel") {
+    if (std::filesystem::exists(dir / "tokenizer.model")) return nullptr;  // sentencepiece's job
+    throw ModelError(where + ": model type '" + type + "' is not supported (only BPE)");
+  }
   if (type != "BPE") {
     throw ModelError(where + ": unknown model type '" + type +
                      "' (expected BPE, Unigram, WordPiece or WordLevel)");
   }
-  const json pre = j.value("pre_tokenizer", json());
-  if (!has_byte_level(pre)) return nullptr;  // e.g. Llama 2's Metaspace + byte_fallback: sentencepiece's job
+  const json config = read_config(dir);
+  const bool byte_level = mentions_byte_level(j);
+  // A sentencepiece-style tokenizer.json next to a tokenizer.model: the sentencepiece loader, which
+  // reproduces sentencepiece itself (the path that was checked against Llama 2).
+  if (!has_byte_level(j.value("pre_tokenizer", json())) && std::filesystem::exists(dir / "tokenizer.model")) {
+    return nullptr;
+  }
+
+  // transformers 5.23 loads most tokenizer.json files as they are (TokenizersBackend), but classes with
+  // their own __init__ rebuild the pipeline around the file's vocabulary and merges and keep only its
+  // post-processor. LlamaTokenizer (unless the file is byte-level, then TokenizersBackend) and
+  // GemmaTokenizer are the sentencepiece-style ones: see models/{llama,gemma}/tokenization_*.py.
+  std::string cls = config.value("tokenizer_class", "");
+  if (cls.size() > 4 && cls.compare(cls.size() - 4, 4, "Fast") == 0) cls.resize(cls.size() - 4);
+  const bool llama_class = cls == "LlamaTokenizer" && !byte_level;
+  const bool gemma_class = cls == "GemmaTokenizer";
+  const bool gpt2_class = cls == "GPT2Tokenizer";
 
   auto m = std::make_unique<Impl>();
   m->source = where;
-  const json config = read_config(dir);
   if (!model.contains("vocab")) throw ModelError(where + ": model.vocab is missing");
   parse_vocab(model["vocab"], where + ": model.vocab", *m);
   if (!model.contains("merges") || !model["merges"].is_array()) {
@@ -1294,19 +1660,26 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir)
   auto opt_string = [&](const char* key) {
     return model.contains(key) && model[key].is_string() ? model[key].get<std::string>() : std::string();
   };
-  m->prefix = opt_string("continuing_subword_prefix");
-  m->suffix = opt_string("end_of_word_suffix");
-  const std::string unk = opt_string("unk_token");
+  std::string unk;
+  if (llama_class || gemma_class) {  // BPE(vocab, merges, fuse_unk=True, byte_fallback=True[, unk_token])
+    m->fuse_unk = m->byte_fallback = true;
+    if (gemma_class) unk = config_token(config, "unk_token").value_or("<unk>");
+  } else if (gpt2_class) {  // BPE(vocab, merges, continuing_subword_prefix="", end_of_word_suffix="")
+  } else {
+    m->prefix = opt_string("continuing_subword_prefix");
+    m->suffix = opt_string("end_of_word_suffix");
+    unk = opt_string("unk_token");
+    m->fuse_unk = json_bool(model, "fuse_unk", false, where + ": model");
+    m->byte_fallback = json_bool(model, "byte_fallback", false, where + ": model");
+    m->ignore_merges = json_bool(model, "ignore_merges", false, where + ": model");
+    if (model.contains("dropout") && model["dropout"].is_number() && model["dropout"].get<double>() > 0.0) {
+      throw ModelError(where + ": BPE dropout is not supported (it makes encoding random)");
+    }
+  }
   if (!unk.empty()) {
     auto it = m->vocab.find(unk);
     if (it == m->vocab.end()) throw ModelError(where + ": unk_token '" + unk + "' is not in the vocabulary");
     m->unk_id = it->second;
-  }
-  m->fuse_unk = json_bool(model, "fuse_unk", false, where + ": model");
-  m->byte_fallback = json_bool(model, "byte_fallback", false, where + ": model");
-  m->ignore_merges = json_bool(model, "ignore_merges", false, where + ": model");
-  if (model.contains("dropout") && model["dropout"].is_number() && model["dropout"].get<double>() > 0.0) {
-    throw ModelError(where + ": BPE dropout is not supported (it makes encoding random)");
   }
   int32_t rank = 0;
   for (const json& merge : model["merges"]) {
@@ -1326,36 +1699,106 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir)
     ++rank;
   }
 
-  parse_normalizer(j.value("normalizer", json()), where, m->normalizer);
-  parse_pre_tokenizer(pre, where, m->pre_steps);
-  for (size_t i = 0; i + 1 < m->pre_steps.size(); ++i) {
-    if (m->pre_steps[i].byte_level) {
+  if (llama_class) {
+    // LlamaTokenizer: no normalizer; Metaspace(prepend_scheme from add_prefix_space and legacy,
+    // split=False); decoder Replace, ByteFallback, Fuse (+ Strip of one leading space).
+    const bool add_prefix_space = json_bool(config, "add_prefix_space", true, "tokenizer_config.json");
+    const bool legacy = json_bool(config, "legacy", false, "tokenizer_config.json");
+    json pre{{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"split", false},
+             {"prepend_scheme", add_prefix_space ? (legacy ? "always" : "first") : "never"}};
+    json dec{{"type", "Sequence"},
+             {"decoders",
+              {{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
+               {{"type", "ByteFallback"}},
+               {{"type", "Fuse"}}}}};
+    if (add_prefix_space) dec["decoders"].push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
+    parse_pre_tokenizer(pre, where + " (as LlamaTokenizer)", m->pre_steps);
+    parse_decoder(dec, where + " (as LlamaTokenizer)", *m);
+  } else if (gemma_class) {
+    // GemmaTokenizer: Replace(" ", "\u2581"); Split(" ", merged_with_previous); Replace, ByteFallback, Fuse.
+    json norm{{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}};
+    json pre{{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", "MergedWithPrevious"}, {"invert", false}};
+    json dec{{"type", "Sequence"},
+             {"decoders",
+              {{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
+               {{"type", "ByteFallback"}},
+               {{"type", "Fuse"}}}}};
+    parse_normalizer(norm, where + " (as GemmaTokenizer)", m->normalizer);
+    parse_pre_tokenizer(pre, where + " (as GemmaTokenizer)", m->pre_steps);
+    parse_decoder(dec, where + " (as GemmaTokenizer)", *m);
+  } else if (gpt2_class) {
+    // GPT2Tokenizer: no normalizer; ByteLevel(add_prefix_space from the config) with GPT-2's regex, even
+    // where the file has another split pattern (GPT-4o's); ByteLevel decoder.
+    json pre{{"type", "ByteLevel"},
+             {"add_prefix_space", json_bool(config, "add_prefix_space", false, "tokenizer_config.json")}};
+    parse_pre_tokenizer(pre, where + " (as GPT2Tokenizer)", m->pre_steps);
+    parse_decoder(json{{"type", "ByteLevel"}}, where + " (as GPT2Tokenizer)", *m);
+  } else {
+    parse_normalizer(j.value("normalizer", json()), where, m->normalizer);
+    const json pre = j.value("pre_tokenizer", json());
+    if (!pre.is_null()) parse_pre_tokenizer(pre, where, m->pre_steps);
+    parse_decoder(j.value("decoder", json()), where, *m);
+  }
+  m->byte_level_model = false;
+  for (size_t i = 0; i < m->pre_steps.size(); ++i) {
+    if (!m->pre_steps[i].byte_level) continue;
+    if (i + 1 != m->pre_steps.size()) {
       throw ModelError(where +
                        ": unsupported pre_tokenizer: ByteLevel must be the last step of the Sequence");
     }
+    m->byte_level_model = true;
   }
   parse_post_processor(j.value("post_processor", json()), where, *m);
-  parse_decoder(j.value("decoder", json()), where, *m);
   if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
     if (!j["added_tokens"].is_array()) throw ModelError(where + ": added_tokens must be a list");
     for (const json& t : j["added_tokens"])
       m->added.push_back(parse_added_token(t, where + ": added_tokens"));
   }
+  // "truncation" and "padding" are not read: transformers turns them off for a plain tokenizer(text).
+  // transformers adds the config's named special tokens (and the class defaults) as special added tokens:
+  // decode(skip_special_tokens=True) drops them even where tokenizer.json says special=false (Gemma's <mask>).
+  std::vector<std::string> named;
+  for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token", "mask_token", "cls_token", "sep_token"}) {
+    if (auto t = config_token(config, key)) named.push_back(*t);
+  }
+  for (const char* key : {"additional_special_tokens", "extra_special_tokens"}) {
+    if (!config.contains(key)) continue;
+    const json& list = config[key];
+    for (auto it = list.begin(); it != list.end(); ++it) {
+      if (it->is_string()) named.push_back(it->get<std::string>());
+    }
+  }
+  if (gemma_class) {
+    for (const char* t : {"<bos>", "<eos>", "<unk>", "<pad>", "<mask>"}) named.push_back(t);
+  }
+  for (const std::string& name : named) {
+    auto added = std::find_if(m->added.begin(), m->added.end(), [&](const AddedToken& t) { return t.content == name; });
+    if (added != m->added.end()) {
+      added->special = true;
+      continue;
+    }
+    auto it = m->vocab.find(name);
+    if (it == m->vocab.end()) continue;
+    AddedToken t;
+    t.content = name;
+    t.id = it->second;
+    t.special = true;
+    m->added.push_back(t);
+  }
   m->finish(where);
 
-  // transformers' LlamaTokenizerFast rebuilds the template from add_bos_token / add_eos_token.
-  const std::string cls = config.value("tokenizer_class", "");
-  if (cls == "LlamaTokenizerFast" || cls == "LlamaTokenizer") {
-    Template t;
-    auto bos = config_token(config, "bos_token"), eos = config_token(config, "eos_token");
-    if (json_bool(config, "add_bos_token", true, "tokenizer_config.json") && bos && m->token_to_id(*bos)) {
-      t.before.push_back(*m->token_to_id(*bos));
-    }
-    if (json_bool(config, "add_eos_token", false, "tokenizer_config.json") && eos && m->token_to_id(*eos)) {
-      t.after.push_back(*m->token_to_id(*eos));
-    }
-    m->templates = {t};
-  }
+  // transformers 5.23 drops add_bos_token / add_eos_token from tokenizer_config.json whenever a
+  // tokenizer.json is present (PreTrainedTokenizerBase._from_pretrained): the file's post-processor alone
+  // decides. A null post-processor becomes "$A" (add_bos_token then defaults to False): nothing added.
+  const std::string as = llama_class   ? "LlamaTokenizer"
+                         : gemma_class ? "GemmaTokenizer"
+                         : gpt2_class  ? "GPT2Tokenizer"
+                                       : "TokenizersBackend";
+  m->special_rule = "tokenizer.json post_processor (" +
+                    (j.contains("post_processor") && j["post_processor"].is_object()
+                         ? j["post_processor"].value("type", std::string("?"))
+                         : std::string("none")) +
+                    ") as transformers 5.23 " + as + "; tokenizer_config.json add_bos_token/add_eos_token ignored";
   set_bos_eos(*m, config);
   return std::make_unique<BpeTokenizer>(std::move(m));
 }
@@ -1383,6 +1826,8 @@ std::unique_ptr<Tokenizer> load_vocab_merges(const std::filesystem::path& dir) {
   if (rank == 0) throw ModelError(merges_path.string() + ": no merges");
 
   // GPT2TokenizerFast: ByteLevel pre-tokenizer (add_prefix_space from the config), ByteLevel decoder.
+  m->decoder.push_back(DecodeStep{});
+  m->special_rule = "GPT2Tokenizer (vocab.json + merges.txt): BOS only with add_bos_token";
   PreStep s;
   s.byte_level = true;
   s.add_prefix_space = json_bool(config, "add_prefix_space", false, "tokenizer_config.json");

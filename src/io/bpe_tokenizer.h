@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lens/tokenizer.h"
@@ -53,6 +54,7 @@ class BpeTokenizer : public Tokenizer {
   std::optional<int64_t> bos_id() const override;
   std::optional<int64_t> eos_id() const override;
   std::string kind() const override { return "bpe"; }
+  std::string special_rule() const override;
 
   /// The pre-tokens `text` is split into before BPE (normalized UTF-8, added tokens excluded); for tests.
   std::vector<std::string> pre_tokenize(const std::string& text) const;
@@ -69,6 +71,10 @@ class BpeTokenizer : public Tokenizer {
 /// ModelError, naming the file and the problem, for files that exist but are broken or use features this
 /// implementation does not support.
 std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::filesystem::path& model_dir);
+
+/// Throws ModelError naming `where` when JSON `text` nests arrays/objects deeper than 64 levels: nlohmann
+/// recurses once per level, so a hostile file would otherwise overflow the stack. Call before parsing.
+void check_json_depth(std::string_view text, const std::string& where);
 
 /// `text` with every maximal invalid UTF-8 subsequence replaced by U+FFFD (Unicode's "best practice", as in
 /// Python's errors="replace" and Rust's from_utf8_lossy). Valid input is returned unchanged.

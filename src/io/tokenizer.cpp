@@ -1,5 +1,6 @@
 // Picks a model directory's tokenizer from the files present (see lens/tokenizer.h).
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "io/bpe_tokenizer.h"
@@ -17,8 +18,11 @@ nlohmann::json read_tokenizer_config(const fs::path& dir) {
   const fs::path p = dir / "tokenizer_config.json";
   if (!fs::exists(p)) return nlohmann::json::object();
   try {
-    std::ifstream in(p);
-    return nlohmann::json::parse(in);
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    check_json_depth(text.str(), p.string());
+    return nlohmann::json::parse(text.str());
   } catch (const nlohmann::json::exception& e) {
     throw ModelError(p.string() + ": not valid JSON: " + e.what());
   }

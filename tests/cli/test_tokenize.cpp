@@ -1,5 +1,9 @@
 // `lens tokenize`: ids and pieces from the same tokenizers `lens run --prompt` uses, checked
 // against HF tokenizers' ids (tests/fixtures/tokenizer/expected_ids.json) and llama2.c's encoder.
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
 #include "cli_util.h"
 #include "test_util.h"
 
@@ -35,6 +39,41 @@ TEST(Tokenize, DirectoryWithoutTokenizerIsAnError) {
   test::CliResult r = test::run_cli("tokenize --model " + (test::fixtures_dir() / "tiny-gpt2").string() + " hello");
   EXPECT_EQ(r.code, 4) << r.err;
   EXPECT_NE(r.err.find("no tokenizer files"), std::string::npos) << r.err;
+}
+
+// A hostile tokenizer.json nested 200,000 deep used to kill lens with a segmentation fault.
+TEST(Tokenize, DeeplyNestedTokenizerJsonIsOneLineErrorExit4) {
+  const auto dir = test::temp_dir("tokenize-deep");
+  {
+    std::ofstream out(dir / "tokenizer.json");
+    out << std::string(200000, '[') << std::string(200000, ']');
+  }
+  test::CliResult r = test::run_cli("tokenize --model " + dir.string() + " hello");
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_NE(r.err.find("nested deeper than 64"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(Tokenize, FileGivesOneJsonlRecordPerLineAndRuleInJson) {
+  const auto tok_dir = test::fixtures_dir() / "tokenizer" / "llama3-style";
+  const auto dir = test::temp_dir("tokenize-file");
+  {
+    std::ofstream out(dir / "texts.jsonl");
+    out << R"({"text": "The quick brown fox jumps over the lazy dog."})" << "\n" << R"({"text": "a\nb"})" << "\n";
+  }
+  test::CliResult r = test::run_cli("tokenize --model " + tok_dir.string() + " --file " + (dir / "texts.jsonl").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<nlohmann::json> rows;
+  while (std::getline(lines, line)) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 2u);
+  const auto expected = test::read_json(test::fixtures_dir() / "tokenizer" / "expected_ids.json");
+  EXPECT_EQ(rows[0]["ids"], expected["tokenizers"]["llama3-style"][0]["ids"]);
+  EXPECT_EQ(rows[1]["line"], 2);
+  r = test::run_cli("tokenize --model " + tok_dir.string() + " hi --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(nlohmann::json::parse(r.out)["special_rule"].get<std::string>().find("post_processor"), std::string::npos);
 }
 
 }  // namespace

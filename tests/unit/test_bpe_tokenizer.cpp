@@ -472,14 +472,52 @@ std::string tokenizer_json(const std::string& model, const std::string& pre = kB
 TEST(BpeTokenizer, NothingToLoadGivesNull) {
   TempDir dir;
   EXPECT_EQ(lens::load_bpe_tokenizer(dir.path), nullptr);
-  // Llama-2 style tokenizer.json (sentencepiece BPE: Metaspace, byte_fallback): left to the sentencepiece
-  // loader.
+  // Llama-2 style tokenizer.json (sentencepiece BPE: Metaspace, byte_fallback): loaded on its own, left to
+  // the sentencepiece loader when a tokenizer.model sits next to it.
   write_file(dir.path / "tokenizer.json",
-             tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true})",
+             tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "\u2581": 1, "\u2581a": 2}, "merges": [["\u2581", "a"]], "byte_fallback": true})",
                             R"({"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first"})"));
+  auto tok = lens::load_bpe_tokenizer(dir.path);
+  ASSERT_NE(tok, nullptr);
+  EXPECT_EQ(tok->encode("a a", false), (std::vector<int64_t>{2, 2}));
+  write_file(dir.path / "tokenizer.model", "not read here");
   EXPECT_EQ(lens::load_bpe_tokenizer(dir.path), nullptr);
   write_file(dir.path / "tokenizer.json", tokenizer_json(R"({"type": "Unigram", "vocab": [["a", 0.0]]})"));
   EXPECT_EQ(lens::load_bpe_tokenizer(dir.path), nullptr);
+  fs::remove(dir.path / "tokenizer.model");
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "Unigram", "not supported"});
+}
+
+// A 200,000-deep tokenizer.json used to overflow the stack inside nlohmann's recursive parser (a
+// segmentation fault); the depth is now checked before parsing. Same for tokenizer_config.json.
+TEST(BpeTokenizer, DeeplyNestedJsonIsAnErrorNotACrash) {
+  TempDir dir;
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  write_file(dir.path / "tokenizer.json", deep);
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "nested deeper than 64"});
+  write_file(dir.path / "tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a\"[[[": 0}, "merges": []}})");
+  write_file(dir.path / "tokenizer_config.json", "{\"a\": " + deep + "}");
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer_config.json", "nested deeper"});
+}
+
+// Components lens does not implement are refused by name, never skipped.
+TEST(BpeTokenizer, UnknownComponentsAreRefusedByName) {
+  TempDir dir;
+  const std::string model = R"({"type": "BPE", "vocab": {"a": 0}, "merges": []})";
+  write_file(dir.path / "tokenizer.json", tokenizer_json(model, R"({"type": "BertPreTokenizer"})"));
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"BertPreTokenizer"});
+  std::string j = tokenizer_json(model);
+  const std::string dec = R"("decoder": {"type": "ByteLevel"})";
+  j.replace(j.find(dec), dec.size(), R"("decoder": {"type": "WordPiece"})");
+  write_file(dir.path / "tokenizer.json", j);
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"WordPiece"});
+  j = tokenizer_json(model);
+  j.replace(j.find(R"("normalizer": null)"), 18, R"("normalizer": {"type": "BertNormalizer"})");
+  write_file(dir.path / "tokenizer.json", j);
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"BertNormalizer"});
+  // Invalid UTF-8 inside the vocabulary: nlohmann rejects it while parsing.
+  write_file(dir.path / "tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"\xff\": 0}, \"merges\": []}}");
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "invalid JSON"});
 }
 
 TEST(BpeTokenizer, BrokenFilesThrowModelError) {
@@ -511,8 +549,8 @@ TEST(BpeTokenizer, BrokenFilesThrowModelError) {
   write_file(
       tj, tokenizer_json(
               R"({"type": "BPE", "vocab": {"a": 0}, "merges": []})",
-              R"({"type": "Sequence", "pretokenizers": [{"type": "Punctuation"}, {"type": "ByteLevel"}]})"));
-  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "Punctuation"});
+              R"({"type": "Sequence", "pretokenizers": [{"type": "UnicodeScripts"}, {"type": "ByteLevel"}]})"));
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "UnicodeScripts"});
 
   // Normalizers other than NFC/NFD/NFKC/NFKD/Lowercase/Strip/Replace/Prepend are refused, also inside a
   // Sequence.
