@@ -90,6 +90,10 @@ struct ModelConfig {
   // config.json keys that lens neither reads nor knows to be harmless (reported, refused with --strict).
   std::vector<std::string> ignored_keys;
 
+  /// Longest input lens runs: max_position_embeddings, except for dynamic RoPE, whose whole point is
+  /// to rescale past it (transformers recomputes the frequencies there).
+  bool runs_past_context() const { return pos == PosKind::kRotary && rope.type == "dynamic"; }
+
   /// The spec of layer l (from `layers`, or the model-wide defaults).
   LayerSpec layer(int64_t l) const {
     if (!layers.empty()) return layers.at(static_cast<size_t>(l));

@@ -23,9 +23,7 @@ std::vector<int64_t> prompt_ids(const Model& model, const Tokenizer* tok, const 
     if (id < 0 || id >= cfg.vocab_size)
       throw InputError("token id " + std::to_string(id) + " is outside the vocabulary (size " +
                        std::to_string(cfg.vocab_size) + ")");
-  // Learned position tables end at n_ctx; rotary models run past max_position_embeddings as
-  // transformers does (dynamic / longrope rope types exist for exactly that).
-  if (cfg.pos == PosKind::kLearned && static_cast<int64_t>(ids.size()) > cfg.n_ctx)
+  if (!cfg.runs_past_context() && static_cast<int64_t>(ids.size()) > cfg.n_ctx)
     throw InputError("the prompt is " + std::to_string(ids.size()) + " tokens, longer than the model's context of " +
                      std::to_string(cfg.n_ctx));
   return ids;

@@ -170,8 +170,7 @@ uint64_t Model::checkpoint_bytes() const { return impl_->ck_bytes_; }
 at::Tensor Model::forward(const at::Tensor& ids, Hooks* hooks, const at::Tensor& logit_positions, bool native_logits) {
   TORCH_CHECK(ids.dim() == 2, "forward expects ids of shape (B, T), got ", ids.sizes());
   const auto& cfg = impl_->cfg_;
-  // Learned positions end at n_ctx; rotary models run on (transformers does not stop them either).
-  if (cfg.pos == PosKind::kLearned && ids.size(1) > cfg.n_ctx)
+  if (!cfg.runs_past_context() && ids.size(1) > cfg.n_ctx)
     throw InputError("sequence of " + std::to_string(ids.size(1)) + " tokens is longer than the model's context (" +
                      std::to_string(cfg.n_ctx) + ")");
   if (ids.numel() > 0 && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= cfg.vocab_size))
