@@ -81,8 +81,10 @@ struct ModelConfig {
   double embed_scale = 1.0;     // Gemma: sqrt(d_model); Granite: embedding_multiplier
   bool embed_scale_in_dtype = true;  // round embed_scale to the weights' dtype first (Gemma does; Granite does not)
   double attn_scale = 0.0;      // softmax scale; 0 means 1/sqrt(d_head)
+  double attn_softcap = 0.0;    // Gemma 2: scaled scores s -> tanh(s / cap) * cap before the mask; 0 = none
   double residual_multiplier = 1.0;  // Granite: x + m * f(x)
   double logits_divisor = 1.0;       // Granite: logits / logits_scaling
+  double final_softcap = 0.0;        // Gemma 2/3: logits -> tanh(logits / cap) * cap (after the divisor); 0 = none
   int64_t sliding_window = 0;   // the window of every layer when `layers` is empty; 0 = all
   std::vector<LayerSpec> layers;  // per layer; empty = every layer alike (sliding_window, rotary if pos)
   std::optional<int64_t> bos_id;

@@ -59,6 +59,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int6
       d_head_(cfg.d_head),
       spec_(cfg.layer(layer)),
       scale_(cfg.attn_scale > 0 ? cfg.attn_scale : 1.0 / std::sqrt(static_cast<double>(cfg.d_head))),
+      softcap_(cfg.attn_softcap),
       pairing_(spec_.local_rope && cfg.rope_local ? cfg.rope_local->pairing : cfg.rope.pairing),
       qk_norm_kind_(cfg.qk_norm),
       q_(w.q),
@@ -122,12 +123,17 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const PosTables& pos, Hoo
   // Query i sees keys j <= i; with a sliding window only the last sliding_window of them (i - j < window).
   const int64_t window = spec_.window > 0 && T > spec_.window ? spec_.window : 0;
   const bool cpu_f32 = q.device().is_cpu() && q.scalar_type() == at::kFloat;
+  // The fused kernel computes exp(q.k) directly and knows no soft-capping, so soft-capped layers
+  // (Gemma 2) always materialise the scores; the capping costs one tanh per score there.
+  const bool fused_ok = cpu_f32 && softcap_ == 0.0 && d_head_ <= kFusedAttentionMaxHeadDim;
   at::Tensor z;  // (B, H, T, dh)
-  if (cpu_f32 && d_head_ <= kFusedAttentionMaxHeadDim && (hooks == nullptr || !hooks->wants_block(layer_, "attn.hook_pattern"))) {
+  if (fused_ok && (hooks == nullptr || !hooks->wants_block(layer_, "attn.hook_pattern"))) {
     z = fused_causal_attention(q, k, v, window).view({B, n_head_, T, d_head_});
   } else {
     at::Tensor kt = k.transpose(-1, -2).contiguous();  // (B, Hkv, dh, T)
     at::Tensor scores = at::matmul(q, kt);             // (B, Hkv, rep*T, T)
+    // Soft-capping of the scaled scores, before the mask as in transformers' eager attention.
+    if (softcap_ > 0) scores.div_(softcap_).tanh_().mul_(softcap_);
     at::Tensor pattern;
     if (cpu_f32) {
       causal_softmax_(scores, window);

@@ -71,6 +71,7 @@ class AttentionImpl : public torch::nn::Module {
   int64_t layer_, n_head_, n_head_kv_, d_head_;
   LayerSpec spec_;  // window, rotary or not, which rope
   double scale_;
+  double softcap_;   // > 0: scores pass through tanh(s / cap) * cap (matmul path only, see forward)
   RopePairing pairing_;
   QkNorm qk_norm_kind_;
   LinearWeights q_, k_, v_, o_, qkv_;

@@ -175,7 +175,15 @@ FAMILIES = {
     "glm4": dict(LLAMA_LIKE, attn="post_self_attn_layernorm", mlp="post_mlp_layernorm"),
     "granite": dict(LLAMA_LIKE, attn_mult=_rm, mlp_mult=_rm,
                     logits_post=lambda cfg, x: x / cfg.logits_scaling),
+    # Gemma 2/3 sandwich norms: input_layernorm -> attn -> post_attention_layernorm -> add;
+    # pre_feedforward_layernorm (input = resid_mid) -> mlp -> post_feedforward_layernorm -> add; final logit soft-cap.
+    "gemma2": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm",
+                   mid="pre_feedforward_layernorm", logits_post=lambda cfg, x: _softcap(x, cfg.final_logit_softcapping)),
 }
+
+
+def _softcap(x, cap):
+    return x if cap is None else torch.tanh(x / cap) * cap
 
 
 def family(model):
@@ -1011,6 +1019,59 @@ def make_granite():
                               dict(cfg_edit=setattrs(attention_multiplier=8 ** -0.5))),
                              ("residual_multiplier -> 1", dict(cfg_edit=setattrs(residual_multiplier=1.0))),
                              ("logits_scaling -> 1", dict(cfg_edit=setattrs(logits_scaling=1.0)))])
+
+
+def _gemma_norms_near_one(model):
+    """(1 + w) norms: store w ~ U(-0.1, 0.1) so the gains are ~1 (see make_gemma), embeddings N(0, 0.1)."""
+    with torch.no_grad():
+        model.model.embed_tokens.weight.mul_(0.5)
+        for n, p in model.named_parameters():
+            if "norm" in n:
+                p.sub_(1.0)
+
+
+def lt_gemma2(d):
+    lt = d.pop("layer_types")
+    assert lt == ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(len(lt))], lt
+    d["hidden_act"] = "gelu_pytorch_tanh"  # release configs carry both; Gemma 2 reads hidden_activation only
+    d["cache_implementation"] = "hybrid"
+    return "layer_types dropped (the default alternation); + hidden_act and cache_implementation as in release configs"
+
+
+@fixture("v5-gemma2")
+def make_gemma2():
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+    cfg = _cfg(Gemma2Config, num_hidden_layers=4, head_dim=16, vocab_size=127, rope_parameters=dict(ROPE_1E4),
+               hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=24, sliding_window=4,
+               attn_logit_softcapping=2.0, final_logit_softcapping=1.5, tie_word_embeddings=True, bos_token_id=2,
+               eos_token_id=1)
+    model = new_model(Gemma2ForCausalLM, cfg, 5201)
+    _gemma_norms_near_one(model)
+
+    def plain_norms(m):
+        with torch.no_grad():
+            for n, p in m.named_parameters():
+                if "norm" in n:
+                    p.sub_(1.0)
+
+    write_fixture("v5-gemma2", model, make_ids(5202, 14, 127, bos=2),
+                  "Gemma 2: sandwich norms (input_layernorm -> attn -> post_attention_layernorm -> add; "
+                  "pre_feedforward_layernorm -> mlp -> post_feedforward_layernorm -> add; hook_attn_out / hook_mlp_out "
+                  "are the post-norm outputs, hook_resid_mid = pre_feedforward_layernorm input), RMSNorm by (1 + w) "
+                  "with stored w ~ U(-0.1, 0.1), embeddings N(0, 0.1) times sqrt(32), attention scores scaled by "
+                  "query_pre_attn_scalar 24 ** -0.5 (head_dim 16) and soft-capped tanh(s / 2) * 2 before the mask, "
+                  "logits soft-capped tanh(x / 1.5) * 1.5 (the lens reads every layer through it), default "
+                  "layer_types [sliding, full, sliding, full] with sliding_window 4 < T=14, tanh GeGLU, tied head, "
+                  "GQA (4/2).",
+                  ablations=[("attn_logit_softcapping removed", dict(cfg_edit=setattrs(attn_logit_softcapping=None))),
+                             ("final_logit_softcapping removed",
+                              dict(cfg_edit=setattrs(final_logit_softcapping=None))),
+                             ("post-norms removed", dict(model_edit=identity_modules(
+                                 ["post_attention_layernorm", "post_feedforward_layernorm"]))),
+                             ("query_pre_attn_scalar 24 -> 16", dict(cfg_edit=setattrs(query_pre_attn_scalar=16))),
+                             ("all layers full_attention", dict(cfg_edit=ALL_FULL(4))),
+                             ("norms x*w instead of x*(1+w)", dict(model_edit=plain_norms))],
+                  v4_rule=lt_gemma2)
 
 
 def main():
