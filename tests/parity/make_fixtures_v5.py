@@ -179,6 +179,9 @@ FAMILIES = {
     # pre_feedforward_layernorm (input = resid_mid) -> mlp -> post_feedforward_layernorm -> add; final logit soft-cap.
     "gemma2": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm",
                    mid="pre_feedforward_layernorm", logits_post=lambda cfg, x: _softcap(x, cfg.final_logit_softcapping)),
+    "gemma3_text": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm",
+                        mid="pre_feedforward_layernorm",
+                        logits_post=lambda cfg, x: _softcap(x, cfg.final_logit_softcapping)),
 }
 
 
@@ -422,6 +425,20 @@ def v4_layout(d, model_type, layer_types_rule=None):
     d["torch_dtype"] = d.pop("dtype")
     what.append("dtype -> torch_dtype")
     rp = d.pop("rope_parameters", None)
+    if rp and "full_attention" in rp:  # Gemma 3: rope_theta + rope_local_base_freq, rope_scaling for full layers
+        full, local = dict(rp["full_attention"]), dict(rp["sliding_attention"])
+        assert local == {"rope_type": "default", "rope_theta": local["rope_theta"]}, local
+        d["rope_theta"] = full.pop("rope_theta")
+        assert model_type == "gemma3_text", model_type
+        d["rope_local_base_freq"] = local["rope_theta"]
+        if full.get("rope_type", "default") != "default":
+            full["type"] = full["rope_type"]
+            d["rope_scaling"] = full
+        else:
+            d["rope_scaling"] = None
+        what.append("rope_parameters -> rope_theta" + (" + rope_local_base_freq" if model_type == "gemma3_text" else "")
+                    + " + rope_scaling")
+        rp = None
     if rp:
         rp = dict(rp)
         theta = rp.pop("rope_theta")
@@ -1072,6 +1089,55 @@ def make_gemma2():
                              ("all layers full_attention", dict(cfg_edit=ALL_FULL(4))),
                              ("norms x*w instead of x*(1+w)", dict(model_edit=plain_norms))],
                   v4_rule=lt_gemma2)
+
+
+def lt_gemma3(d):
+    lt = d.pop("layer_types")
+    d.pop("_sliding_window_pattern", None)
+    for p in range(1, len(lt) + 1):
+        if lt == ["sliding_attention" if (i + 1) % p else "full_attention" for i in range(len(lt))]:
+            d["sliding_window_pattern"] = p
+            d["cache_implementation"] = "hybrid"
+            return f"layer_types -> sliding_window_pattern {p}; + cache_implementation"
+    raise AssertionError(lt)
+
+
+def _gemma3_rope(local_theta, full):
+    def edit(cfg):
+        cfg.rope_parameters = {"sliding_attention": {"rope_type": "default", "rope_theta": local_theta},
+                               "full_attention": dict(full)}
+    return edit
+
+
+@fixture("v5-gemma3-text")
+def make_gemma3_text():
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+    full = {"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}
+    cfg = _cfg(Gemma3TextConfig, num_hidden_layers=4, head_dim=16, vocab_size=131,
+               rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 100.0},
+                                "full_attention": dict(full)},
+               layer_types=["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"],
+               query_pre_attn_scalar=24, sliding_window=4, final_logit_softcapping=2.0, tie_word_embeddings=True,
+               bos_token_id=2, eos_token_id=1)
+    model = new_model(Gemma3ForCausalLM, cfg, 5301)
+    _gemma_norms_near_one(model)
+    write_fixture("v5-gemma3-text", model, make_ids(5302, 15, 131, bos=2),
+                  "Gemma 3 text: Gemma 2's sandwich norms, (1 + w) RMSNorm (stored w ~ U(-0.1, 0.1)), sqrt(32) "
+                  "embeddings (N(0, 0.1)), query_pre_attn_scalar 24 (head_dim 16), plus per-head q_norm/k_norm "
+                  "((1 + w) RMSNorm over head_dim) before RoPE; layer_types [sliding, sliding, full, sliding] "
+                  "(sliding_window_pattern 3) with sliding_window 4 < T=15; sliding layers rotate with "
+                  "rope_parameters.sliding_attention (default, theta 100), the full layer with "
+                  "rope_parameters.full_attention (linear factor 2, theta 1e4); final_logit_softcapping 2 (the lens "
+                  "reads every layer through it); no attention soft-capping; tied head; GQA (4/2).",
+                  ablations=[("q_norm/k_norm removed", dict(model_edit=identity_modules(["q_norm", "k_norm"]))),
+                             ("sliding layers use the full-attention rope",
+                              dict(cfg_edit=_gemma3_rope(10000.0, full))),
+                             ("full layer without linear scaling",
+                              dict(cfg_edit=_gemma3_rope(100.0, {"rope_type": "default", "rope_theta": 10000.0}))),
+                             ("final_logit_softcapping removed",
+                              dict(cfg_edit=setattrs(final_logit_softcapping=None))),
+                             ("all layers full_attention", dict(cfg_edit=ALL_FULL(4)))],
+                  v4_rule=lt_gemma3)
 
 
 def main():
