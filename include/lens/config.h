@@ -22,8 +22,9 @@ enum class PosKind { kLearned, kRotary };
 enum class NormPlacement { kPre, kPost, kSandwich };
 // How the rotary dims of a head pair up: (i, i + rd/2) as HF's rotate_half, or (2i, 2i + 1) as GPT-J.
 enum class RopePairing { kHalf, kInterleaved };
-// Per-head RMSNorm of queries and keys over d_head (Qwen3), before or after the rotation.
-enum class QkNorm { kNone, kPerHeadBeforeRope, kPerHeadAfterRope };
+// RMSNorm of queries and keys: per head over d_head (Qwen3), before or after the rotation, or over
+// the whole projection (n_head * d_head for q, n_head_kv * d_head for k) before it (OLMo 2).
+enum class QkNorm { kNone, kPerHeadBeforeRope, kPerHeadAfterRope, kWholeBeforeRope };
 
 struct RopeConfig {
   // default | linear | dynamic | yarn | longrope | llama3 | ntk_alpha, with transformers' formulas

@@ -94,6 +94,10 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const PosTables& pos, Hoo
     k = linear_f32(x, k_);
     v = linear_f32(x, v_);
   }
+  if (qk_norm_kind_ == QkNorm::kWholeBeforeRope) {  // over all heads at once: (B, T, H*dh) and (B, T, Hkv*dh)
+    q = q_norm_->forward(q);
+    k = k_norm_->forward(k);
+  }
   q = q.view({B, T, n_head_, d_head_}).transpose(1, 2);     // (B, H, T, dh)
   k = k.view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)
   v = v.view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)

@@ -75,7 +75,7 @@ class AttentionImpl : public torch::nn::Module {
   RopePairing pairing_;
   QkNorm qk_norm_kind_;
   LinearWeights q_, k_, v_, o_, qkv_;
-  Norm q_norm_{nullptr}, k_norm_{nullptr};  // over d_head, when qk_norm_kind_ != kNone
+  Norm q_norm_{nullptr}, k_norm_{nullptr};  // over d_head (or the whole projection), when qk_norm_kind_ != kNone
 };
 TORCH_MODULE(Attention);
 

@@ -182,6 +182,9 @@ FAMILIES = {
     "gemma3_text": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm",
                         mid="pre_feedforward_layernorm",
                         logits_post=lambda cfg, x: _softcap(x, cfg.final_logit_softcapping)),
+    # post-norm only, like EXAONE 4
+    "olmo2": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm", mid="mlp"),
+    "olmo3": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm", mid="mlp"),
 }
 
 
@@ -425,12 +428,14 @@ def v4_layout(d, model_type, layer_types_rule=None):
     d["torch_dtype"] = d.pop("dtype")
     what.append("dtype -> torch_dtype")
     rp = d.pop("rope_parameters", None)
-    if rp and "full_attention" in rp:  # Gemma 3: rope_theta + rope_local_base_freq, rope_scaling for full layers
+    if rp and "full_attention" in rp:  # Gemma 3 / OLMo 3: rope_theta (+ rope_local_base_freq), rope_scaling for full
         full, local = dict(rp["full_attention"]), dict(rp["sliding_attention"])
         assert local == {"rope_type": "default", "rope_theta": local["rope_theta"]}, local
         d["rope_theta"] = full.pop("rope_theta")
-        assert model_type == "gemma3_text", model_type
-        d["rope_local_base_freq"] = local["rope_theta"]
+        if model_type == "gemma3_text":
+            d["rope_local_base_freq"] = local["rope_theta"]
+        else:  # OLMo 3: the sliding rope always gets the class default (rope_theta is consumed by the full one)
+            assert model_type == "olmo3" and local["rope_theta"] == 500000.0, (model_type, local)
         if full.get("rope_type", "default") != "default":
             full["type"] = full["rope_type"]
             d["rope_scaling"] = full
@@ -1138,6 +1143,73 @@ def make_gemma3_text():
                               dict(cfg_edit=setattrs(final_logit_softcapping=None))),
                              ("all layers full_attention", dict(cfg_edit=ALL_FULL(4)))],
                   v4_rule=lt_gemma3)
+
+
+@fixture("v5-olmo2")
+def make_olmo2():
+    from transformers import Olmo2Config, Olmo2ForCausalLM
+    cfg = _cfg(Olmo2Config, vocab_size=137, rope_parameters=dict(ROPE_1E4), rms_norm_eps=1e-5, pad_token_id=1,
+               eos_token_id=2, bos_token_id=None)
+    model = new_model(Olmo2ForCausalLM, cfg, 5401)
+    write_fixture("v5-olmo2", model, make_ids(5402, 14, 137, lo=3),
+                  "OLMo 2: no pre-norms; attention and MLP read the raw residual and their outputs pass through "
+                  "post_attention_layernorm / post_feedforward_layernorm before the add (hook_attn_out / hook_mlp_out "
+                  "are those norms' outputs, hook_resid_mid = mlp input); q_norm / k_norm are RMSNorms over the whole "
+                  "q (4 x 8 = 32) and k (2 x 8 = 16) projections before the head split and RoPE; GQA (4/2), untied head.",
+                  ablations=[("post-norms removed", dict(model_edit=identity_modules(
+                                  ["post_attention_layernorm", "post_feedforward_layernorm"]))),
+                             ("q_norm/k_norm removed", dict(model_edit=identity_modules(["q_norm", "k_norm"]))),
+                             ("q/k norm per head instead of over the projection", dict(model_edit=_per_head_qk_norm))])
+
+
+class _PerHeadRMSNorm(nn.Module):
+    def __init__(self, norm, head_dim):
+        super().__init__()
+        self.norm, self.head_dim = norm, head_dim
+
+    def forward(self, x):
+        shape = x.shape
+        h = x.view(*shape[:-1], -1, self.head_dim)
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.norm.variance_epsilon)
+        return h.view(shape) * self.norm.weight
+
+
+def _per_head_qk_norm(model):
+    for layer in model.model.layers:
+        a = layer.self_attn
+        a.q_norm = _PerHeadRMSNorm(a.q_norm, a.head_dim)
+        a.k_norm = _PerHeadRMSNorm(a.k_norm, a.head_dim)
+
+
+def lt_olmo3(d):
+    lt = d.pop("layer_types")
+    assert lt == ["sliding_attention" if (i + 1) % 4 else "full_attention" for i in range(len(lt))], lt
+    return "layer_types dropped (the default: every 4th layer full)"
+
+
+@fixture("v5-olmo3")
+def make_olmo3():
+    from transformers import Olmo3Config, Olmo3ForCausalLM
+    cfg = _cfg(Olmo3Config, num_hidden_layers=4, vocab_size=139, sliding_window=4, rms_norm_eps=1e-5,
+               rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 500000.0},
+                                "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 100.0}},
+               pad_token_id=1, eos_token_id=2, bos_token_id=None)
+    model = new_model(Olmo3ForCausalLM, cfg, 5501)
+
+    def same_rope(c):
+        c.rope_parameters = {"sliding_attention": {"rope_type": "default", "rope_theta": 500000.0},
+                             "full_attention": {"rope_type": "default", "rope_theta": 500000.0}}
+
+    write_fixture("v5-olmo3", model, make_ids(5502, 15, 139, lo=3),
+                  "OLMo 3: OLMo 2's block (post-norms only, q/k RMSNorm over the whole projections) with the default "
+                  "layer_types [sliding, sliding, sliding, full] and sliding_window 4 < T=15; sliding layers rotate "
+                  "with rope_parameters.sliding_attention (theta 5e5), the full layer with full_attention (linear "
+                  "factor 2, theta 100); in the 4.x layout rope_theta sets only the full layers' theta (the sliding "
+                  "ones keep 5e5); GQA (4/2), untied head.",
+                  ablations=[("all layers full_attention", dict(cfg_edit=ALL_FULL(4))),
+                             ("one rope for all layers (default, theta 5e5)", dict(cfg_edit=same_rope)),
+                             ("q_norm/k_norm removed", dict(model_edit=identity_modules(["q_norm", "k_norm"])))],
+                  v4_rule=lt_olmo3)
 
 
 def main():
