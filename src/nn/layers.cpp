@@ -39,8 +39,10 @@ NormImpl::NormImpl(const ModelConfig& cfg, const NormWeights& w)
     : NormImpl(cfg.norm, cfg.norm_eps, cfg.norm_plus_one, w) {}
 
 NormImpl::NormImpl(NormKind kind, double eps, bool plus_one, const NormWeights& w) : kind_(kind), eps_(eps) {
-  w_ = w.w.to(at::kFloat);
-  if (plus_one) w_ = w_ + 1.0;
+  if (w.w.defined()) {  // undefined: a LayerNorm without parameters (OLMo 1)
+    w_ = w.w.to(at::kFloat);
+    if (plus_one) w_ = w_ + 1.0;
+  }
   if (w.b.defined()) b_ = w.b.to(at::kFloat);
 }
 
@@ -60,6 +62,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int6
       spec_(cfg.layer(layer)),
       scale_(cfg.attn_scale > 0 ? cfg.attn_scale : 1.0 / std::sqrt(static_cast<double>(cfg.d_head))),
       softcap_(cfg.attn_softcap),
+      clip_qkv_(cfg.clip_qkv),
       pairing_(spec_.local_rope && cfg.rope_local ? cfg.rope_local->pairing : cfg.rope.pairing),
       qk_norm_kind_(cfg.qk_norm),
       q_(w.q),
@@ -93,6 +96,11 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const PosTables& pos, Hoo
     q = linear_f32(x, q_);
     k = linear_f32(x, k_);
     v = linear_f32(x, v_);
+  }
+  if (clip_qkv_ > 0) {  // OLMo 1: clamp each projection (before any norm or rotation)
+    q = q.clamp(-clip_qkv_, clip_qkv_);
+    k = k.clamp(-clip_qkv_, clip_qkv_);
+    v = v.clamp(-clip_qkv_, clip_qkv_);
   }
   if (qk_norm_kind_ == QkNorm::kWholeBeforeRope) {  // over all heads at once: (B, T, H*dh) and (B, T, Hkv*dh)
     q = q_norm_->forward(q);

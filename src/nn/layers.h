@@ -49,7 +49,7 @@ class NormImpl : public torch::nn::Module {
  private:
   NormKind kind_;
   double eps_;
-  at::Tensor w_;  // (d) float32; already 1 + w for Gemma-style norms
+  at::Tensor w_;  // (d) float32, already 1 + w for Gemma-style norms; undefined: no gain (OLMo 1's LayerNorm)
   at::Tensor b_;  // (d) float32 or undefined
 };
 TORCH_MODULE(Norm);
@@ -72,6 +72,7 @@ class AttentionImpl : public torch::nn::Module {
   LayerSpec spec_;  // window, rotary or not, which rope
   double scale_;
   double softcap_;   // > 0: scores pass through tanh(s / cap) * cap (matmul path only, see forward)
+  double clip_qkv_;  // > 0: q, k, v clamped to [-clip, clip] after the projections
   RopePairing pairing_;
   QkNorm qk_norm_kind_;
   LinearWeights q_, k_, v_, o_, qkv_;

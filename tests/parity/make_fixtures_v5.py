@@ -185,6 +185,7 @@ FAMILIES = {
     # post-norm only, like EXAONE 4
     "olmo2": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm", mid="mlp"),
     "olmo3": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm", mid="mlp"),
+    "olmo": LLAMA_LIKE,
 }
 
 
@@ -1210,6 +1211,35 @@ def make_olmo3():
                              ("one rope for all layers (default, theta 5e5)", dict(cfg_edit=same_rope)),
                              ("q_norm/k_norm removed", dict(model_edit=identity_modules(["q_norm", "k_norm"])))],
                   v4_rule=lt_olmo3)
+
+
+@fixture("v5-olmo")
+def make_olmo():
+    from transformers import OlmoConfig, OlmoForCausalLM
+    cfg = _cfg(OlmoConfig, vocab_size=149, rope_parameters=dict(ROPE_1E4), clip_qkv=1.5, pad_token_id=1,
+               eos_token_id=2, bos_token_id=None)
+    del cfg.rms_norm_eps  # not an OLMo key (_cfg passes it to every family)
+    model = new_model(OlmoForCausalLM, cfg, 5601)
+
+    def norm_with_gain(m):  # a LayerNorm whose output is scaled by 2: proves the norms carry no weights
+        for layer in m.model.layers:
+            layer.input_layernorm = _Scaled(layer.input_layernorm, 2.0)
+
+    write_fixture("v5-olmo", model, make_ids(5602, 14, 149, lo=3),
+                  "OLMo 1: LayerNorms without weight or bias (eps 1e-5; no norm tensors in the checkpoint), "
+                  "clip_qkv 1.5 clamps q, k and v after their projections (before RoPE), SwiGLU, GQA (4/2), "
+                  "untied head.",
+                  ablations=[("clip_qkv removed", dict(cfg_edit=setattrs(clip_qkv=None))),
+                             ("input norms times 2", dict(model_edit=norm_with_gain))])
+
+
+class _Scaled(nn.Module):
+    def __init__(self, inner, k):
+        super().__init__()
+        self.inner, self.k = inner, k
+
+    def forward(self, x):
+        return self.inner(x) * self.k
 
 
 def main():
