@@ -61,6 +61,8 @@ ArchSpec gemma3_text_arch();
 ArchSpec olmo2_arch();
 ArchSpec olmo3_arch();
 ArchSpec olmo_arch();
+ArchSpec phi3_arch();
+ArchSpec starcoder2_arch();
 
 // The LLaMA layout shared by most families (src/arch/llama.cpp): config keys num_hidden_layers /
 // hidden_size / num_attention_heads / num_key_value_heads / head_dim / intermediate_size /

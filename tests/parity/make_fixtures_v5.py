@@ -186,6 +186,8 @@ FAMILIES = {
     "olmo2": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm", mid="mlp"),
     "olmo3": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm", mid="mlp"),
     "olmo": LLAMA_LIKE,
+    "phi3": LLAMA_LIKE,
+    "starcoder2": LLAMA_LIKE,
 }
 
 
@@ -1240,6 +1242,77 @@ class _Scaled(nn.Module):
 
     def forward(self, x):
         return self.inner(x) * self.k
+
+
+def lt_phi3(d):
+    """4.x Phi-3 configs: rope_scaling {"type": "longrope", short_factor, long_factor},
+    original_max_position_embeddings and partial_rotary_factor at the top level. (The older name "su" is not loadable
+    by transformers 5.23 this way: it standardises before renaming, so longrope's required
+    original_max_position_embeddings is missing from the dict.)"""
+    rs = d["rope_scaling"]
+    d["original_max_position_embeddings"] = rs.pop("original_max_position_embeddings")
+    rs.pop("rope_type")
+    return "rope_scaling with 'type' only, original_max_position_embeddings at top level"
+
+
+def _phi3_swap_kv(model):
+    with torch.no_grad():
+        for layer in model.model.layers:
+            w = layer.self_attn.qkv_proj.weight  # q (32) | k (16) | v (16)
+            k, v = w[32:48].clone(), w[48:64].clone()
+            w[32:48], w[48:64] = v, k
+
+
+def _phi3_swap_gate_up(model):
+    with torch.no_grad():
+        for layer in model.model.layers:
+            w = layer.mlp.gate_up_proj.weight
+            f = w.shape[0] // 2
+            g, u = w[:f].clone(), w[f:].clone()
+            w[:f], w[f:] = u, g
+
+
+@fixture("v5-phi3")
+def make_phi3():
+    from transformers import Phi3Config, Phi3ForCausalLM
+    short = [1.0, 1.2, 1.5, 2.0]
+    long = [1.0, 2.0, 4.0, 8.0]
+    cfg = _cfg(Phi3Config, num_attention_heads=2, num_key_value_heads=1, vocab_size=151, rms_norm_eps=1e-5,
+               max_position_embeddings=64, original_max_position_embeddings=16, sliding_window=6,
+               rope_parameters={"rope_type": "longrope", "rope_theta": 1000.0, "partial_rotary_factor": 0.5,
+                                "short_factor": short, "long_factor": long},
+               pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    model = new_model(Phi3ForCausalLM, cfg, 5701)
+    write_fixture("v5-phi3", model, make_ids(5702, 20, 151, bos=1),
+                  "Phi-3: fused qkv_proj (rows q 32 | k 16 | v 16) and gate_up_proj (rows gate | up), head_dim 16 with "
+                  "partial_rotary_factor 0.5 (8 rotary dims), longrope with T=20 > original_max_position_embeddings "
+                  "16 (long factors; attention_factor sqrt(1 + ln 4 / ln 16)), sliding_window 6 < T on every layer, "
+                  "GQA (2/1), untied head.",
+                  ablations=[("long_factor replaced by short_factor", dict(cfg_edit=set_rope(long_factor=short))),
+                             ("partial_rotary_factor 0.5 -> 1.0 (with 8 factors)",
+                              dict(cfg_edit=set_rope(partial_rotary_factor=1.0, short_factor=short * 2,
+                                                     long_factor=long * 2))),
+                             ("sliding_window removed", dict(cfg_edit=setattrs(sliding_window=None))),
+                             ("k and v rows of qkv_proj swapped", dict(model_edit=_phi3_swap_kv)),
+                             ("gate and up halves of gate_up_proj swapped", dict(model_edit=_phi3_swap_gate_up))],
+                  v4_rule=lt_phi3)
+
+
+@fixture("v5-starcoder2")
+def make_starcoder2():
+    from transformers import Starcoder2Config, Starcoder2ForCausalLM
+    cfg = _cfg(Starcoder2Config, vocab_size=163, rope_parameters=dict(ROPE_1E4), norm_epsilon=1e-5,
+               hidden_act="gelu_pytorch_tanh", use_bias=True, sliding_window=5, tie_word_embeddings=True,
+               bos_token_id=0, eos_token_id=0, residual_dropout=0.1, embedding_dropout=0.1)
+    del cfg.rms_norm_eps  # not a StarCoder2 key (_cfg passes it to every family)
+    model = new_model(Starcoder2ForCausalLM, cfg, 5901)
+    write_fixture("v5-starcoder2", model, make_ids(5902, 14, 163, lo=1),
+                  "StarCoder2: LayerNorms with bias (norm_epsilon), ungated MLP c_proj(gelu_pytorch_tanh(c_fc(x))), "
+                  "use_bias: biases on q/k/v/o and c_fc/c_proj, sliding_window 5 < T=14 on every layer, GQA (4/2), "
+                  "tied head; residual/embedding dropout 0.1 in the config (inactive in eval).",
+                  ablations=[("sliding_window removed", dict(cfg_edit=setattrs(sliding_window=None))),
+                             ("all biases zeroed", dict(model_edit=zero_params(["proj.bias", "c_fc.bias"]))),
+                             ("layernorm biases zeroed", dict(model_edit=zero_params(["layernorm.bias", "norm.bias"])))])
 
 
 def main():
