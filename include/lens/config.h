@@ -70,6 +70,7 @@ struct ModelConfig {
   bool norm_plus_one = false;   // Gemma: RMSNorm scales by (1 + w)
   NormPlacement norm_placement = NormPlacement::kPre;
   QkNorm qk_norm = QkNorm::kNone;
+  NormKind qk_norm_type = NormKind::kRmsNorm;  // the q/k norm's kind (StableLM, Cohere: LayerNorm)
   double clip_qkv = 0.0;        // OLMo 1: q, k and v clamped to [-clip, clip] after the projections; 0 = none
   MlpKind mlp = MlpKind::kGeluTanh;
   PosKind pos = PosKind::kLearned;

@@ -62,6 +62,7 @@ ArchSpec olmo2_arch();
 ArchSpec olmo3_arch();
 ArchSpec olmo_arch();
 ArchSpec phi3_arch();
+ArchSpec phi_arch();
 ArchSpec starcoder2_arch();
 
 // The LLaMA layout shared by most families (src/arch/llama.cpp): config keys num_hidden_layers /

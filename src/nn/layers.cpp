@@ -71,8 +71,8 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int6
       o_(w.o),
       qkv_(w.qkv) {
   if (qk_norm_kind_ != QkNorm::kNone) {
-    q_norm_ = register_module("q_norm", Norm(NormKind::kRmsNorm, cfg.norm_eps, cfg.norm_plus_one, w.q_norm));
-    k_norm_ = register_module("k_norm", Norm(NormKind::kRmsNorm, cfg.norm_eps, cfg.norm_plus_one, w.k_norm));
+    q_norm_ = register_module("q_norm", Norm(cfg.qk_norm_type, cfg.norm_eps, cfg.norm_plus_one, w.q_norm));
+    k_norm_ = register_module("k_norm", Norm(cfg.qk_norm_type, cfg.norm_eps, cfg.norm_plus_one, w.k_norm));
   }
 }
 

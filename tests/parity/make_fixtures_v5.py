@@ -187,6 +187,8 @@ FAMILIES = {
     "olmo3": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm", mid="mlp"),
     "olmo": LLAMA_LIKE,
     "phi3": LLAMA_LIKE,
+    # parallel block on one LayerNorm: resid_post = resid_pre + attn_out + mlp_out
+    "phi": dict(LLAMA_LIKE, final_norm="model.final_layernorm", mid=None),
     "starcoder2": LLAMA_LIKE,
 }
 
@@ -1296,6 +1298,26 @@ def make_phi3():
                              ("k and v rows of qkv_proj swapped", dict(model_edit=_phi3_swap_kv)),
                              ("gate and up halves of gate_up_proj swapped", dict(model_edit=_phi3_swap_gate_up))],
                   v4_rule=lt_phi3)
+
+
+@fixture("v5-phi")
+def make_phi():
+    from transformers import PhiConfig, PhiForCausalLM
+    cfg = PhiConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2,
+                    num_key_value_heads=2, vocab_size=157, max_position_embeddings=64, layer_norm_eps=1e-5,
+                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+                    hidden_act="gelu_new", qk_layernorm=True, tie_word_embeddings=False, bos_token_id=1,
+                    eos_token_id=2)
+    model = new_model(PhiForCausalLM, cfg, 5801)
+    write_fixture("v5-phi", model, make_ids(5802, 14, 157, bos=1),
+                  "Phi: parallel block x + attn(ln(x)) + mlp(ln(x)) on one input_layernorm (LayerNorm with bias; no "
+                  "hook_resid_mid), biases on q/k/v/dense/fc1/fc2 and on lm_head, head_dim 16 with "
+                  "partial_rotary_factor 0.5 (8 rotary dims, rotate_half), qk_layernorm (per-head LayerNorm with "
+                  "weight and bias over head_dim, before RoPE), ungated gelu_new MLP, untied head.",
+                  ablations=[("partial_rotary_factor 0.5 -> 1.0", dict(cfg_edit=set_rope(partial_rotary_factor=1.0))),
+                             ("q/k layernorms removed",
+                              dict(model_edit=identity_modules(["q_layernorm", "k_layernorm"]))),
+                             ("lm_head bias zeroed", dict(model_edit=zero_params(["lm_head.bias"])))])
 
 
 @fixture("v5-starcoder2")
