@@ -64,6 +64,7 @@ ArchSpec olmo_arch();
 ArchSpec phi3_arch();
 ArchSpec phi_arch();
 ArchSpec starcoder2_arch();
+ArchSpec stablelm_arch();
 
 // The LLaMA layout shared by most families (src/arch/llama.cpp): config keys num_hidden_layers /
 // hidden_size / num_attention_heads / num_key_value_heads / head_dim / intermediate_size /

@@ -47,6 +47,15 @@ NormImpl::NormImpl(NormKind kind, double eps, bool plus_one, const NormWeights& 
 }
 
 at::Tensor NormImpl::forward(const at::Tensor& x) {
+  if (w_.defined() && w_.dim() == 2) {
+    // One gain per head (StableLM's and Cohere's q/k norms: weight (H, dh)) for x (B, H, T, dh): normalise over dh
+    // without parameters, then scale row h of the weight onto head h.
+    TORCH_CHECK(x.dim() == 4 && x.size(1) == w_.size(0), "per-head norm weight ", w_.sizes(), " for input ", x.sizes());
+    at::Tensor y = kind_ == NormKind::kLayerNorm ? at::layer_norm(x, {x.size(-1)}, {}, {}, eps_)
+                                                 : x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+    y = y * w_.unsqueeze(1);  // (H, 1, dh)
+    return b_.defined() ? y + b_.unsqueeze(1) : y;
+  }
   if (kind_ == NormKind::kLayerNorm) {
     return at::layer_norm(x, {x.size(-1)}, w_, b_, eps_);
   }

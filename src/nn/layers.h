@@ -49,7 +49,8 @@ class NormImpl : public torch::nn::Module {
  private:
   NormKind kind_;
   double eps_;
-  at::Tensor w_;  // (d) float32, already 1 + w for Gemma-style norms; undefined: no gain (OLMo 1's LayerNorm)
+  at::Tensor w_;  // (d) float32, already 1 + w for Gemma-style norms; (H, d): one gain per head for x (B, H, T, d)
+                  // (Cohere / StableLM q/k norms); undefined: no gain (OLMo 1's LayerNorm)
   at::Tensor b_;  // (d) float32 or undefined
 };
 TORCH_MODULE(Norm);

@@ -190,6 +190,7 @@ FAMILIES = {
     # parallel block on one LayerNorm: resid_post = resid_pre + attn_out + mlp_out
     "phi": dict(LLAMA_LIKE, final_norm="model.final_layernorm", mid=None),
     "starcoder2": LLAMA_LIKE,
+    "stablelm": dict(LLAMA_LIKE, mid=lambda cfg: None if cfg.use_parallel_residual else "post_attention_layernorm"),
 }
 
 
@@ -1335,6 +1336,34 @@ def make_starcoder2():
                   ablations=[("sliding_window removed", dict(cfg_edit=setattrs(sliding_window=None))),
                              ("all biases zeroed", dict(model_edit=zero_params(["proj.bias", "c_fc.bias"]))),
                              ("layernorm biases zeroed", dict(model_edit=zero_params(["layernorm.bias", "norm.bias"])))])
+
+
+def _stablelm(name, parallel, seed):
+    from transformers import StableLmConfig, StableLmForCausalLM
+    cfg = StableLmConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=191, max_position_embeddings=64, layer_norm_eps=1e-5,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+                         use_qkv_bias=True, qk_layernorm=True, use_parallel_residual=parallel,
+                         tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
+    model = new_model(StableLmForCausalLM, cfg, seed)
+    write_fixture(name, model, make_ids(seed + 1, 14, 191, lo=0),
+                  f"StableLM: use_parallel_residual {parallel} "
+                  + ("(x + attn(ln(x)) + mlp(ln(x)) on input_layernorm alone, no hook_resid_mid)" if parallel else
+                     "(sequential, hook_resid_mid = post_attention_layernorm input)")
+                  + ", LayerNorms with bias, head_dim 8 with partial_rotary_factor 0.5 (4 rotary dims, rotate_half), "
+                  "use_qkv_bias, qk_layernorm: a LayerNorm (gain only) per q / k head with its own weights "
+                  "(q_layernorm.norms.{h}), SwiGLU, GQA (4/2), untied head.",
+                  ablations=[("partial_rotary_factor 0.5 -> 1.0", dict(cfg_edit=set_rope(partial_rotary_factor=1.0))),
+                             ("q/k layernorms removed",
+                              dict(model_edit=identity_modules(["q_layernorm", "k_layernorm"]))),
+                             ("q/k/v biases zeroed", dict(model_edit=zero_params(["q_proj.bias", "k_proj.bias",
+                                                                                  "v_proj.bias"])))])
+
+
+FIXTURES["v5-stablelm"] = lambda: _stablelm("v5-stablelm", False, 6401)
+
+
+FIXTURES["v5-stablelm-parallel"] = lambda: _stablelm("v5-stablelm-parallel", True, 6501)
 
 
 def main():
