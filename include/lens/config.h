@@ -87,6 +87,7 @@ struct ModelConfig {
   double attn_softcap = 0.0;    // Gemma 2: scaled scores s -> tanh(s / cap) * cap before the mask; 0 = none
   double residual_multiplier = 1.0;  // Granite: x + m * f(x)
   double logits_divisor = 1.0;       // Granite: logits / logits_scaling
+  double logit_scale = 1.0;          // Cohere: logits * logit_scale
   double final_softcap = 0.0;        // Gemma 2/3: logits -> tanh(logits / cap) * cap (after the divisor); 0 = none
   int64_t sliding_window = 0;   // the window of every layer when `layers` is empty; 0 = all
   std::vector<LayerSpec> layers;  // per layer; empty = every layer alike (sliding_window, rotary if pos)

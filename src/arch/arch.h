@@ -64,6 +64,8 @@ ArchSpec olmo_arch();
 ArchSpec phi3_arch();
 ArchSpec phi_arch();
 ArchSpec starcoder2_arch();
+ArchSpec cohere_arch();
+ArchSpec cohere2_arch();
 ArchSpec stablelm_arch();
 
 // The LLaMA layout shared by most families (src/arch/llama.cpp): config keys num_hidden_layers /

@@ -191,6 +191,9 @@ FAMILIES = {
     "phi": dict(LLAMA_LIKE, final_norm="model.final_layernorm", mid=None),
     "starcoder2": LLAMA_LIKE,
     "stablelm": dict(LLAMA_LIKE, mid=lambda cfg: None if cfg.use_parallel_residual else "post_attention_layernorm"),
+    # parallel block on one LayerNorm, logits times logit_scale
+    "cohere": dict(LLAMA_LIKE, mid=None, logits_post=lambda cfg, x: x * cfg.logit_scale),
+    "cohere2": dict(LLAMA_LIKE, mid=None, logits_post=lambda cfg, x: x * cfg.logit_scale),
 }
 
 
@@ -1364,6 +1367,76 @@ FIXTURES["v5-stablelm"] = lambda: _stablelm("v5-stablelm", False, 6401)
 
 
 FIXTURES["v5-stablelm-parallel"] = lambda: _stablelm("v5-stablelm-parallel", True, 6501)
+
+
+def _rotate_half_pairing(module_name):
+    def patch():
+        import importlib
+        from transformers.models.llama import modeling_llama
+        mod = importlib.import_module(f"transformers.models.{module_name}.modeling_{module_name}")
+        return patch_attr(mod, "rotate_half", modeling_llama.rotate_half)
+    return patch
+
+
+@fixture("v5-cohere")
+def make_cohere():
+    from transformers import CohereConfig, CohereForCausalLM
+    cfg = CohereConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                       num_key_value_heads=2, vocab_size=167, max_position_embeddings=64, layer_norm_eps=1e-5,
+                       rope_parameters=dict(ROPE_1E4), logit_scale=0.5, use_qk_norm=True, attention_bias=True,
+                       tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    model = new_model(CohereForCausalLM, cfg, 6001)
+    write_fixture("v5-cohere", model, make_ids(6002, 14, 167, bos=1),
+                  "Cohere (Command-R): parallel block x + attn(ln(x)) + mlp(ln(x)) on one mean-centred LayerNorm "
+                  "without bias (no hook_resid_mid), RoPE on interleaved pairs (2i, 2i+1), use_qk_norm: LayerNorm of "
+                  "each q/k head with a gain per head (weights (4, 8) and (2, 8)) before RoPE, attention_bias "
+                  "(q/k/v/o biases), logits times logit_scale 0.5 (the lens applies it too), SwiGLU, tied head, "
+                  "GQA (4/2).",
+                  ablations=[("logit_scale -> 1", dict(cfg_edit=setattrs(logit_scale=1.0))),
+                             ("rotate_half pairing instead of interleaved",
+                              dict(patch=_rotate_half_pairing("cohere"))),
+                             ("q/k norms removed", dict(model_edit=identity_modules(["q_norm", "k_norm"]))),
+                             ("attention biases zeroed", dict(model_edit=zero_params(["proj.bias"])))])
+
+
+def lt_cohere2(d):
+    lt = d.pop("layer_types")
+    assert lt == ["sliding_attention" if (i + 1) % 4 else "full_attention" for i in range(len(lt))], lt
+    d.pop("head_dim", None)
+    return "layer_types dropped (the default: every 4th layer full); head_dim dropped"
+
+
+@fixture("v5-cohere2")
+def make_cohere2():
+    from transformers import Cohere2Config, Cohere2ForCausalLM
+    cfg = Cohere2Config(hidden_size=32, intermediate_size=48, num_hidden_layers=4, num_attention_heads=4,
+                        num_key_value_heads=2, vocab_size=173, max_position_embeddings=64, layer_norm_eps=1e-5,
+                        rope_parameters=dict(ROPE_1E4), logit_scale=0.5, sliding_window=4,
+                        tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    model = new_model(Cohere2ForCausalLM, cfg, 6101)
+
+    def rope_everywhere():
+        from transformers.models.cohere2 import modeling_cohere2
+        orig = modeling_cohere2.Cohere2Attention.forward
+
+        def fwd(self, *a, **k):
+            sw = self.sliding_window
+            self.sliding_window = sw if sw is not None else 10 ** 6  # rotate on full layers too (window too big to bite)
+            try:
+                return orig(self, *a, **k)
+            finally:
+                self.sliding_window = sw
+        return patch_attr(modeling_cohere2.Cohere2Attention, "forward", fwd)
+
+    write_fixture("v5-cohere2", model, make_ids(6102, 15, 173, bos=1),
+                  "Cohere 2: Cohere's parallel block (one LayerNorm without bias), interleaved RoPE and logit_scale 0.5, "
+                  "no q/k norms; default layer_types [sliding, sliding, sliding, full] (sliding_window_pattern 4): "
+                  "sliding layers use sliding_window 4 < T=15 and RoPE, the full layer neither; head_dim = 32 / 4; "
+                  "SwiGLU, tied head, GQA (4/2).",
+                  ablations=[("all layers full_attention (no window, no RoPE)", dict(cfg_edit=ALL_FULL(4))),
+                             ("RoPE on the full layer too", dict(patch=rope_everywhere)),
+                             ("logit_scale -> 1", dict(cfg_edit=setattrs(logit_scale=1.0)))],
+                  v4_rule=lt_cohere2)
 
 
 def main():
