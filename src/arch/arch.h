@@ -66,7 +66,10 @@ ArchSpec phi_arch();
 ArchSpec starcoder2_arch();
 ArchSpec cohere_arch();
 ArchSpec cohere2_arch();
+ArchSpec gptj_arch();
+ArchSpec gpt_neo_arch();
 ArchSpec stablelm_arch();
+ArchSpec falcon_arch();
 
 // The LLaMA layout shared by most families (src/arch/llama.cpp): config keys num_hidden_layers /
 // hidden_size / num_attention_heads / num_key_value_heads / head_dim / intermediate_size /

@@ -194,6 +194,12 @@ FAMILIES = {
     # parallel block on one LayerNorm, logits times logit_scale
     "cohere": dict(LLAMA_LIKE, mid=None, logits_post=lambda cfg, x: x * cfg.logit_scale),
     "cohere2": dict(LLAMA_LIKE, mid=None, logits_post=lambda cfg, x: x * cfg.logit_scale),
+    "gptj": dict(layers="transformer.h", final_norm="transformer.ln_f", lm_head="lm_head", attn="attn", mlp="mlp",
+                 mid=None),
+    "gpt_neo": dict(layers="transformer.h", final_norm="transformer.ln_f", lm_head="lm_head", attn="attn", mlp="mlp",
+                    mid="ln_2"),
+    "falcon": dict(layers="transformer.h", final_norm="transformer.ln_f", lm_head="lm_head", attn="self_attention",
+                   mlp="mlp", mid=lambda cfg: None if cfg.parallel_attn else "post_attention_layernorm"),
 }
 
 
@@ -1437,6 +1443,105 @@ def make_cohere2():
                              ("RoPE on the full layer too", dict(patch=rope_everywhere)),
                              ("logit_scale -> 1", dict(cfg_edit=setattrs(logit_scale=1.0)))],
                   v4_rule=lt_cohere2)
+
+
+@fixture("v5-gptj")
+def make_gptj():
+    from transformers import GPTJConfig, GPTJForCausalLM
+    cfg = GPTJConfig(n_embd=32, n_layer=3, n_head=2, n_inner=64, rotary_dim=8, vocab_size=179, n_positions=64,
+                     activation_function="gelu_new", layer_norm_epsilon=1e-5, tie_word_embeddings=False,
+                     bos_token_id=0, eos_token_id=0)
+    model = new_model(GPTJForCausalLM, cfg, 6201, norm_names=("ln_",))
+
+    def rotate_half(m):
+        from transformers.models.gptj import modeling_gptj
+
+        def every_two_as_half(x):
+            h = x.shape[-1] // 2
+            return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+        return patch_attr(modeling_gptj, "rotate_every_two", every_two_as_half)
+
+    write_fixture("v5-gptj", model, make_ids(6202, 14, 179, lo=0),
+                  "GPT-J: parallel block x + attn(ln_1(x)) + mlp(ln_1(x)) (no hook_resid_mid), q/k/v/out_proj without "
+                  "biases, head_dim 16 with rotary_dim 8 rotating interleaved pairs (2i, 2i+1) (a fixed sin/cos "
+                  "table, theta 10000), ungated gelu_new MLP "
+                  "fc_in/fc_out with biases, untied lm_head with a bias.",
+                  ablations=[("rotary_dim 8 -> 16", dict(cfg_edit=setattrs(rotary_dim=16))),
+                             ("rotate_half instead of interleaved pairs", dict(patch=lambda: rotate_half(None))),
+                             ("lm_head bias zeroed", dict(model_edit=zero_params(["lm_head.bias"])))],
+                  v4_skip="GPT-J's config keys did not change between 4.x and 5.x")
+
+
+@fixture("v5-gpt-neo")
+def make_gpt_neo():
+    from transformers import GPTNeoConfig, GPTNeoForCausalLM
+    cfg = GPTNeoConfig(hidden_size=32, num_layers=3, num_heads=4, intermediate_size=64, vocab_size=181,
+                       max_position_embeddings=64, attention_types=[[["local", "global", "local"], 1]], window_size=4,
+                       activation_function="gelu_new", layer_norm_epsilon=1e-5, tie_word_embeddings=True,
+                       bos_token_id=0, eos_token_id=0)
+    # GPT-Neo scores are not divided by sqrt(head_dim): weights 0.1 keep them moderate.
+    model = new_model(GPTNeoForCausalLM, cfg, 6301, norm_names=("ln_",))
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith(("q_proj.weight", "k_proj.weight")):
+                p.mul_(0.5)
+    write_fixture("v5-gpt-neo", model, make_ids(6302, 14, 181, lo=0),
+                  "GPT-Neo: learned positions, LayerNorms with bias, q/k/v without biases (q/k weights N(0, 0.1)), "
+                  "out_proj with bias, attention scores NOT scaled by 1/sqrt(head_dim), attention_types "
+                  "[[[local, global, local], 1]] with window_size 4 < T=14 on the local layers, gelu_new MLP "
+                  "c_fc/c_proj with biases, tied head.",
+                  ablations=[("all layers global", dict(cfg_edit=setattrs(attention_types=[[["global"], 3]],
+                                                                          attention_layers=["global"] * 3))),
+                             ("positions zeroed", dict(model_edit=zero_params(["wpe.weight"])))],
+                  v4_skip="GPT-Neo's config keys did not change between 4.x and 5.x")
+
+
+def _falcon(name, seed, note, **kw):
+    from transformers import FalconConfig, FalconForCausalLM
+    cfg = FalconConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, ffn_hidden_size=64,
+                       vocab_size=193, max_position_embeddings=64, layer_norm_epsilon=1e-5,
+                       rope_parameters=dict(ROPE_1E4), activation="gelu", tie_word_embeddings=True,
+                       bos_token_id=0, eos_token_id=0, **kw)
+    model = new_model(FalconForCausalLM, cfg, seed, norm_names=("ln_", "layernorm"))
+    write_fixture(name, model, make_ids(seed + 1, 14, 193, lo=0),
+                  "Falcon: LayerNorms with bias, rotate_half RoPE, exact gelu MLP dense_h_to_4h/dense_4h_to_h, tied "
+                  "head; " + note,
+                  ablations=[("query_key_value rows read as plain q | k | v", dict(model_edit=_falcon_plain_qkv))]
+                  if kw.get("new_decoder_architecture") or not kw.get("multi_query", True) else
+                  [("rope_theta 1e4 -> 10", dict(cfg_edit=set_rope(rope_theta=10.0)))])
+
+
+def _falcon_plain_qkv(model):
+    """Permute query_key_value's rows so that the model reads them as if the file stored q | k | v."""
+    cfg = model.config
+    H, dh = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
+    kv = cfg.num_kv_heads if cfg.new_decoder_architecture else H
+    rep = H // kv
+    with torch.no_grad():
+        for layer in model.transformer.h:
+            lin = layer.self_attention.query_key_value
+            w = lin.weight.view(kv, rep + 2, dh, -1)
+            flat = torch.cat([w[:, :rep].reshape(-1, w.shape[-1]), w[:, rep].reshape(-1, w.shape[-1]),
+                              w[:, rep + 1].reshape(-1, w.shape[-1])])
+            lin.weight.copy_(flat)
+
+
+FIXTURES["v5-falcon-mq"] = lambda: _falcon(
+    "v5-falcon-mq", 6601, "Falcon-7B layout: multi_query (one key/value head; query_key_value rows q 32 | k 8 | v 8), "
+    "parallel_attn on one input_layernorm (no hook_resid_mid), no biases.", multi_query=True, parallel_attn=True,
+    bias=False)
+
+
+FIXTURES["v5-falcon-new"] = lambda: _falcon(
+    "v5-falcon-new", 6701, "Falcon-40B layout: new_decoder_architecture with num_kv_heads 2 (query_key_value rows "
+    "per kv group [q q | k | v]), two parallel norms ln_attn / ln_mlp, biases (bias: true).",
+    new_decoder_architecture=True, num_kv_heads=2, parallel_attn=True, bias=True)
+
+
+FIXTURES["v5-falcon-seq"] = lambda: _falcon(
+    "v5-falcon-seq", 6801, "multi_query false: query_key_value rows per head [q_h | k_h | v_h]; parallel_attn false "
+    "(sequential, hook_resid_mid = post_attention_layernorm input); biases.", multi_query=False, parallel_attn=False,
+    bias=True)
 
 
 def main():
