@@ -22,8 +22,9 @@ enum class PosKind { kLearned, kRotary };
 enum class NormPlacement { kPre, kPost, kSandwich };
 // How the rotary dims of a head pair up: (i, i + rd/2) as HF's rotate_half, or (2i, 2i + 1) as GPT-J.
 enum class RopePairing { kHalf, kInterleaved };
-// Per-head RMSNorm of queries and keys over d_head (Qwen3), before or after the rotation.
-enum class QkNorm { kNone, kPerHeadBeforeRope, kPerHeadAfterRope };
+// RMSNorm of queries and keys: per head over d_head (Qwen3), before or after the rotation, or over
+// the whole projection (n_head * d_head for q, n_head_kv * d_head for k) before it (OLMo 2).
+enum class QkNorm { kNone, kPerHeadBeforeRope, kPerHeadAfterRope, kWholeBeforeRope };
 
 struct RopeConfig {
   // default | linear | dynamic | yarn | longrope | llama3 | ntk_alpha, with transformers' formulas
@@ -69,6 +70,8 @@ struct ModelConfig {
   bool norm_plus_one = false;   // Gemma: RMSNorm scales by (1 + w)
   NormPlacement norm_placement = NormPlacement::kPre;
   QkNorm qk_norm = QkNorm::kNone;
+  NormKind qk_norm_type = NormKind::kRmsNorm;  // the q/k norm's kind (StableLM, Cohere: LayerNorm)
+  double clip_qkv = 0.0;        // OLMo 1: q, k and v clamped to [-clip, clip] after the projections; 0 = none
   MlpKind mlp = MlpKind::kGeluTanh;
   PosKind pos = PosKind::kLearned;
   RopeConfig rope;
@@ -81,8 +84,11 @@ struct ModelConfig {
   double embed_scale = 1.0;     // Gemma: sqrt(d_model); Granite: embedding_multiplier
   bool embed_scale_in_dtype = true;  // round embed_scale to the weights' dtype first (Gemma does; Granite does not)
   double attn_scale = 0.0;      // softmax scale; 0 means 1/sqrt(d_head)
+  double attn_softcap = 0.0;    // Gemma 2: scaled scores s -> tanh(s / cap) * cap before the mask; 0 = none
   double residual_multiplier = 1.0;  // Granite: x + m * f(x)
   double logits_divisor = 1.0;       // Granite: logits / logits_scaling
+  double logit_scale = 1.0;          // Cohere: logits * logit_scale
+  double final_softcap = 0.0;        // Gemma 2/3: logits -> tanh(logits / cap) * cap (after the divisor); 0 = none
   int64_t sliding_window = 0;   // the window of every layer when `layers` is empty; 0 = all
   std::vector<LayerSpec> layers;  // per layer; empty = every layer alike (sliding_window, rotary if pos)
   std::optional<int64_t> bos_id;

@@ -56,6 +56,20 @@ ArchSpec exaone4_arch();
 ArchSpec ernie4_5_arch();
 ArchSpec glm4_arch();
 ArchSpec granite_arch();
+ArchSpec gemma2_arch();
+ArchSpec gemma3_text_arch();
+ArchSpec olmo2_arch();
+ArchSpec olmo3_arch();
+ArchSpec olmo_arch();
+ArchSpec phi3_arch();
+ArchSpec phi_arch();
+ArchSpec starcoder2_arch();
+ArchSpec cohere_arch();
+ArchSpec cohere2_arch();
+ArchSpec gptj_arch();
+ArchSpec gpt_neo_arch();
+ArchSpec stablelm_arch();
+ArchSpec falcon_arch();
 
 // The LLaMA layout shared by most families (src/arch/llama.cpp): config keys num_hidden_layers /
 // hidden_size / num_attention_heads / num_key_value_heads / head_dim / intermediate_size /
@@ -64,6 +78,9 @@ ArchSpec granite_arch();
 // architecture names, activation and anything else its family changes.
 ModelConfig parse_llama_like(ConfigReader& c, bool default_tied, const RopeDefaults& rope_defaults = {},
                              bool partial_rotary_ok = false);
+/// parse_llama_like without the RoPE keys (cfg.rope left default), for families that read their
+/// rotary embeddings differently (Gemma 3: one per layer type).
+ModelConfig parse_llama_like_dims(ConfigReader& c, bool default_tied);
 ModelWeights load_llama_like(const Checkpoint& ck, const ModelConfig& cfg);
 /// The MLP activation of a LLaMA-like family from `key` (hidden_act): silu -> SwiGLU; anything
 /// else is a ModelError naming the family.
@@ -71,6 +88,13 @@ void read_silu_act(ConfigReader& c, ModelConfig& cfg, const std::string& family,
 /// Qwen2's sliding-window rules (use_sliding_window, sliding_window, max_window_layers, layer_types)
 /// on the LLaMA layout with a silu MLP; shared by the families that copy Qwen2's config.
 ModelConfig parse_qwen2_like(ConfigReader& c, const std::string& family);
+/// Gemma 2's block on the LLaMA layout (src/arch/gemma2.cpp), shared with Gemma 3: (1 + w) RMSNorm,
+/// sandwich norms, GeGLU (hidden_activation), sqrt(d_model) embeddings, query_pre_attn_scalar,
+/// attention / final logit soft-capping (defaults given), sliding / full layers from layer_types
+/// (else every `pattern`-th layer full) with sliding_window. RoPE is left to the caller.
+ModelConfig parse_gemma2_like(ConfigReader& c, const std::string& family, double default_attn_cap,
+                              double default_final_cap, int64_t pattern);
+ModelWeights load_gemma2_like(const Checkpoint& ck, const ModelConfig& cfg);
 /// Per-layer windows from layer_types ("sliding_attention" layers get `window`, others 0); an
 /// unknown layer type is a ModelError. No layer_types: every layer gets `fallback_window`.
 void set_layer_windows(ModelConfig& cfg, const std::vector<std::string>& layer_types, int64_t window,

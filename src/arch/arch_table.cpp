@@ -11,7 +11,9 @@ const std::vector<ArchSpec>& arch_table() {
                                qwen2_arch(),     gemma_arch(),   qwen3_arch(),         smollm3_arch(),
                                ministral_arch(), arcee_arch(),   apertus_arch(),       seed_oss_arch(),
                                hunyuan_dense_arch(), exaone4_arch(), ernie4_5_arch(), glm4_arch(),
-                               granite_arch()};
+                               granite_arch(), gemma2_arch(), gemma3_text_arch(), olmo2_arch(), olmo3_arch(),
+                               olmo_arch(), phi3_arch(), starcoder2_arch(), phi_arch(), stablelm_arch(), cohere_arch(),
+                               cohere2_arch(), gptj_arch(), gpt_neo_arch(), falcon_arch()};
     // The parity fixtures each family is tested against (tests/fixtures/tiny-* from transformers
     // 4.46.3, tests/fixtures/v5/* from 5.23.0).
     for (auto& a : t)

@@ -181,7 +181,8 @@ RopeConfig read_rope(ConfigReader& r, const RopeDefaults& defaults, const std::s
               : d.contains("type") && !d["type"].is_null()        ? d["type"].get<std::string>()
                                                                   : "default";
   // 3. theta: the dict's, else the top-level rope_theta, else the family's default.
-  const std::optional<double> top_theta = r.opt_num(defaults.theta_key);
+  const std::optional<double> top_theta =
+      defaults.theta_key.empty() ? std::nullopt : r.opt_num(defaults.theta_key);
   rope.theta = d.contains("rope_theta") && !d["rope_theta"].is_null() ? rope_num(d, "rope_theta", where)
                                                                        : top_theta.value_or(defaults.theta);
   // partial_rotary_factor: the dict's, else the top-level one, else the config class's default.
@@ -259,6 +260,26 @@ RopeConfig read_rope(ConfigReader& r, const RopeDefaults& defaults, const std::s
     throw ModelError("config.json: llama3 " + where + " needs 0 < low_freq_factor < high_freq_factor");
   if (rope.type == "dynamic" && rope.max_position <= 0)
     throw ModelError("config.json: dynamic RoPE needs max_position_embeddings");
+  if (rope.theta <= 0) throw ModelError("config.json: rope_theta must be positive");
+  return rope;
+}
+
+RopeConfig read_rope_for_layer_type(ConfigReader& r, const RopeDefaults& defaults, const std::string& layer_type) {
+  const nlohmann::json& params = r.raw("rope_parameters");
+  const bool keyed = params.is_object() && (params.contains("full_attention") || params.contains("sliding_attention"));
+  if (params.is_object() && !params.empty() && !keyed)
+    throw ModelError("config.json: rope_parameters must be keyed by layer type (full_attention, sliding_attention) "
+                     "for this architecture, got " + params.dump());
+  if (r.has("rope_scaling") && keyed)
+    throw ModelError("config.json: both rope_scaling and a rope_parameters keyed by layer type; refusing to guess "
+                     "which one the full-attention layers use");
+  if (keyed && params.contains(layer_type)) return read_rope(r, defaults, layer_type);
+  if (!keyed && layer_type == "full_attention") return read_rope(r, defaults);
+  // No entry for this type: {"rope_type": "default"} with the top-level (or default) theta.
+  r.raw("rope_scaling");
+  RopeConfig rope;
+  rope.theta = defaults.theta_key.empty() ? defaults.theta : r.num_or(defaults.theta_key, defaults.theta);
+  rope.max_position = r.int_or("max_position_embeddings", 0);
   if (rope.theta <= 0) throw ModelError("config.json: rope_theta must be positive");
   return rope;
 }

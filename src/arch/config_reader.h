@@ -64,12 +64,20 @@ class ConfigReader {
 /// and the pairing are left for the architecture to set. Unknown rope types are a ModelError.
 struct RopeDefaults {
   double theta = 10000.0;                           // the config class's default_theta
-  std::string theta_key = "rope_theta";             // top-level key holding theta in 4.x configs
+  std::string theta_key = "rope_theta";             // top-level key holding theta in 4.x configs ("" = none)
   std::string partial_key = "partial_rotary_factor";  // top-level key holding the rotary fraction
   std::optional<double> partial;                    // the config class's default fraction, if it has one
   bool alpha = false;  // the family reads "alpha" (HunYuan: dynamic + alpha means a fixed NTK base)
 };
 RopeConfig read_rope(ConfigReader& r, const RopeDefaults& defaults, const std::string& layer_type = "");
+
+/// The rope of one layer type ("full_attention" / "sliding_attention") for the config classes that
+/// keep one per type (Gemma3TextConfig, Olmo3Config: convert_rope_params_to_dict): the entry of a
+/// rope_parameters dict keyed by layer type; without one (4.x layout, or the entry missing),
+/// full_attention reads a flat rope_scaling (which updates only that type) and the other types get
+/// the default type; theta comes from the entry, else defaults.theta_key ("" = none), else
+/// defaults.theta. A flat rope_parameters, or rope_scaling next to a keyed one, is a ModelError.
+RopeConfig read_rope_for_layer_type(ConfigReader& r, const RopeDefaults& defaults, const std::string& layer_type);
 
 /// The layer types of a config that declares them ("sliding_attention", "full_attention", ...), one
 /// per layer, from "layer_types" if present (5.x), else empty.

@@ -6,8 +6,7 @@
 
 namespace lens {
 
-ModelConfig parse_llama_like(ConfigReader& c, bool default_tied, const RopeDefaults& rope_defaults,
-                             bool partial_rotary_ok) {
+ModelConfig parse_llama_like_dims(ConfigReader& c, bool default_tied) {
   ModelConfig cfg;
   cfg.n_layer = cfg_int(c, "num_hidden_layers");
   cfg.d_model = cfg_int(c, "hidden_size");
@@ -28,6 +27,18 @@ ModelConfig parse_llama_like(ConfigReader& c, bool default_tied, const RopeDefau
   cfg.norm_eps = cfg_num_or(c, "rms_norm_eps", 1e-6);
   cfg.mlp = MlpKind::kSwiGlu;
   cfg.pos = PosKind::kRotary;
+  cfg.tied_embeddings = cfg_bool_or(c, "tie_word_embeddings", default_tied);
+  cfg.qkv_bias = cfg.o_bias = cfg_bool_or(c, "attention_bias", false);
+  cfg.mlp_bias = cfg_bool_or(c, "mlp_bias", false);
+  cfg.bos_id = cfg_opt_int(c, "bos_token_id");
+  cfg.eos_id = cfg_opt_int(c, "eos_token_id");
+  llama_like_common_keys(c);
+  return cfg;
+}
+
+ModelConfig parse_llama_like(ConfigReader& c, bool default_tied, const RopeDefaults& rope_defaults,
+                             bool partial_rotary_ok) {
+  ModelConfig cfg = parse_llama_like_dims(c, default_tied);
   cfg.rope = read_rope(c, rope_defaults);
   cfg.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(cfg.d_head) * cfg.rope.partial_rotary_factor);
   // LlamaAttention multiplies whole heads by cos/sin: transformers cannot run a partial factor there.
@@ -37,12 +48,6 @@ ModelConfig parse_llama_like(ConfigReader& c, bool default_tied, const RopeDefau
   if (cfg.rope.rotary_dim < 2 || cfg.rope.rotary_dim % 2 != 0 || cfg.rope.rotary_dim > cfg.d_head)
     throw ModelError("config.json: " + std::to_string(cfg.rope.rotary_dim) + " rotary dims of a " +
                      std::to_string(cfg.d_head) + "-dim head; need an even number >= 2");
-  cfg.tied_embeddings = cfg_bool_or(c, "tie_word_embeddings", default_tied);
-  cfg.qkv_bias = cfg.o_bias = cfg_bool_or(c, "attention_bias", false);
-  cfg.mlp_bias = cfg_bool_or(c, "mlp_bias", false);
-  cfg.bos_id = cfg_opt_int(c, "bos_token_id");
-  cfg.eos_id = cfg_opt_int(c, "eos_token_id");
-  llama_like_common_keys(c);
   return cfg;
 }
 

@@ -202,8 +202,12 @@ at::Tensor Model::unembed(const at::Tensor& normed, bool native) const {
                                      : std::numeric_limits<int64_t>::max();
   at::Tensor y = linear_native_blocked(normed, u, block_rows);
   // Granite divides its logits by logits_scaling, in the logits' dtype as transformers does; the
-  // lens reads every layer through this same function, so the final-layer check covers it.
+  // lens reads every layer through this same function, so the final-layer check covers it (and the
+  // soft-capping below).
   if (impl_->cfg_.logits_divisor != 1.0) y.div_(impl_->cfg_.logits_divisor);
+  if (impl_->cfg_.logit_scale != 1.0) y.mul_(impl_->cfg_.logit_scale);  // Cohere
+  // Final logit soft-capping (Gemma 2/3: tanh(logits / cap) * cap), also in the logits' dtype.
+  if (impl_->cfg_.final_softcap > 0) y.div_(impl_->cfg_.final_softcap).tanh_().mul_(impl_->cfg_.final_softcap);
   return native || y.scalar_type() == at::kFloat ? y : y.to(at::kFloat);
 }
 

@@ -39,12 +39,23 @@ NormImpl::NormImpl(const ModelConfig& cfg, const NormWeights& w)
     : NormImpl(cfg.norm, cfg.norm_eps, cfg.norm_plus_one, w) {}
 
 NormImpl::NormImpl(NormKind kind, double eps, bool plus_one, const NormWeights& w) : kind_(kind), eps_(eps) {
-  w_ = w.w.to(at::kFloat);
-  if (plus_one) w_ = w_ + 1.0;
+  if (w.w.defined()) {  // undefined: a LayerNorm without parameters (OLMo 1)
+    w_ = w.w.to(at::kFloat);
+    if (plus_one) w_ = w_ + 1.0;
+  }
   if (w.b.defined()) b_ = w.b.to(at::kFloat);
 }
 
 at::Tensor NormImpl::forward(const at::Tensor& x) {
+  if (w_.defined() && w_.dim() == 2) {
+    // One gain per head (StableLM's and Cohere's q/k norms: weight (H, dh)) for x (B, H, T, dh): normalise over dh
+    // without parameters, then scale row h of the weight onto head h.
+    TORCH_CHECK(x.dim() == 4 && x.size(1) == w_.size(0), "per-head norm weight ", w_.sizes(), " for input ", x.sizes());
+    at::Tensor y = kind_ == NormKind::kLayerNorm ? at::layer_norm(x, {x.size(-1)}, {}, {}, eps_)
+                                                 : x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+    y = y * w_.unsqueeze(1);  // (H, 1, dh)
+    return b_.defined() ? y + b_.unsqueeze(1) : y;
+  }
   if (kind_ == NormKind::kLayerNorm) {
     return at::layer_norm(x, {x.size(-1)}, w_, b_, eps_);
   }
@@ -59,6 +70,8 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int6
       d_head_(cfg.d_head),
       spec_(cfg.layer(layer)),
       scale_(cfg.attn_scale > 0 ? cfg.attn_scale : 1.0 / std::sqrt(static_cast<double>(cfg.d_head))),
+      softcap_(cfg.attn_softcap),
+      clip_qkv_(cfg.clip_qkv),
       pairing_(spec_.local_rope && cfg.rope_local ? cfg.rope_local->pairing : cfg.rope.pairing),
       qk_norm_kind_(cfg.qk_norm),
       q_(w.q),
@@ -67,8 +80,8 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const LayerWeights& w, int6
       o_(w.o),
       qkv_(w.qkv) {
   if (qk_norm_kind_ != QkNorm::kNone) {
-    q_norm_ = register_module("q_norm", Norm(NormKind::kRmsNorm, cfg.norm_eps, cfg.norm_plus_one, w.q_norm));
-    k_norm_ = register_module("k_norm", Norm(NormKind::kRmsNorm, cfg.norm_eps, cfg.norm_plus_one, w.k_norm));
+    q_norm_ = register_module("q_norm", Norm(cfg.qk_norm_type, cfg.norm_eps, cfg.norm_plus_one, w.q_norm));
+    k_norm_ = register_module("k_norm", Norm(cfg.qk_norm_type, cfg.norm_eps, cfg.norm_plus_one, w.k_norm));
   }
 }
 
@@ -92,6 +105,15 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const PosTables& pos, Hoo
     q = linear_f32(x, q_);
     k = linear_f32(x, k_);
     v = linear_f32(x, v_);
+  }
+  if (clip_qkv_ > 0) {  // OLMo 1: clamp each projection (before any norm or rotation)
+    q = q.clamp(-clip_qkv_, clip_qkv_);
+    k = k.clamp(-clip_qkv_, clip_qkv_);
+    v = v.clamp(-clip_qkv_, clip_qkv_);
+  }
+  if (qk_norm_kind_ == QkNorm::kWholeBeforeRope) {  // over all heads at once: (B, T, H*dh) and (B, T, Hkv*dh)
+    q = q_norm_->forward(q);
+    k = k_norm_->forward(k);
   }
   q = q.view({B, T, n_head_, d_head_}).transpose(1, 2);     // (B, H, T, dh)
   k = k.view({B, T, n_head_kv_, d_head_}).transpose(1, 2);  // (B, Hkv, T, dh)
@@ -122,12 +144,17 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const PosTables& pos, Hoo
   // Query i sees keys j <= i; with a sliding window only the last sliding_window of them (i - j < window).
   const int64_t window = spec_.window > 0 && T > spec_.window ? spec_.window : 0;
   const bool cpu_f32 = q.device().is_cpu() && q.scalar_type() == at::kFloat;
+  // The fused kernel computes exp(q.k) directly and knows no soft-capping, so soft-capped layers
+  // (Gemma 2) always materialise the scores; the capping costs one tanh per score there.
+  const bool fused_ok = cpu_f32 && softcap_ == 0.0 && d_head_ <= kFusedAttentionMaxHeadDim;
   at::Tensor z;  // (B, H, T, dh)
-  if (cpu_f32 && d_head_ <= kFusedAttentionMaxHeadDim && (hooks == nullptr || !hooks->wants_block(layer_, "attn.hook_pattern"))) {
+  if (fused_ok && (hooks == nullptr || !hooks->wants_block(layer_, "attn.hook_pattern"))) {
     z = fused_causal_attention(q, k, v, window).view({B, n_head_, T, d_head_});
   } else {
     at::Tensor kt = k.transpose(-1, -2).contiguous();  // (B, Hkv, dh, T)
     at::Tensor scores = at::matmul(q, kt);             // (B, Hkv, rep*T, T)
+    // Soft-capping of the scaled scores, before the mask as in transformers' eager attention.
+    if (softcap_ > 0) scores.div_(softcap_).tanh_().mul_(softcap_);
     at::Tensor pattern;
     if (cpu_f32) {
       causal_softmax_(scores, window);

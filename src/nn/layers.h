@@ -49,7 +49,8 @@ class NormImpl : public torch::nn::Module {
  private:
   NormKind kind_;
   double eps_;
-  at::Tensor w_;  // (d) float32; already 1 + w for Gemma-style norms
+  at::Tensor w_;  // (d) float32, already 1 + w for Gemma-style norms; (H, d): one gain per head for x (B, H, T, d)
+                  // (Cohere / StableLM q/k norms); undefined: no gain (OLMo 1's LayerNorm)
   at::Tensor b_;  // (d) float32 or undefined
 };
 TORCH_MODULE(Norm);
@@ -71,10 +72,12 @@ class AttentionImpl : public torch::nn::Module {
   int64_t layer_, n_head_, n_head_kv_, d_head_;
   LayerSpec spec_;  // window, rotary or not, which rope
   double scale_;
+  double softcap_;   // > 0: scores pass through tanh(s / cap) * cap (matmul path only, see forward)
+  double clip_qkv_;  // > 0: q, k, v clamped to [-clip, clip] after the projections
   RopePairing pairing_;
   QkNorm qk_norm_kind_;
   LinearWeights q_, k_, v_, o_, qkv_;
-  Norm q_norm_{nullptr}, k_norm_{nullptr};  // over d_head, when qk_norm_kind_ != kNone
+  Norm q_norm_{nullptr}, k_norm_{nullptr};  // over d_head (or the whole projection), when qk_norm_kind_ != kNone
 };
 TORCH_MODULE(Attention);
 

@@ -175,7 +175,36 @@ FAMILIES = {
     "glm4": dict(LLAMA_LIKE, attn="post_self_attn_layernorm", mlp="post_mlp_layernorm"),
     "granite": dict(LLAMA_LIKE, attn_mult=_rm, mlp_mult=_rm,
                     logits_post=lambda cfg, x: x / cfg.logits_scaling),
+    # Gemma 2/3 sandwich norms: input_layernorm -> attn -> post_attention_layernorm -> add;
+    # pre_feedforward_layernorm (input = resid_mid) -> mlp -> post_feedforward_layernorm -> add; final logit soft-cap.
+    "gemma2": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm",
+                   mid="pre_feedforward_layernorm", logits_post=lambda cfg, x: _softcap(x, cfg.final_logit_softcapping)),
+    "gemma3_text": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm",
+                        mid="pre_feedforward_layernorm",
+                        logits_post=lambda cfg, x: _softcap(x, cfg.final_logit_softcapping)),
+    # post-norm only, like EXAONE 4
+    "olmo2": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm", mid="mlp"),
+    "olmo3": dict(LLAMA_LIKE, attn="post_attention_layernorm", mlp="post_feedforward_layernorm", mid="mlp"),
+    "olmo": LLAMA_LIKE,
+    "phi3": LLAMA_LIKE,
+    # parallel block on one LayerNorm: resid_post = resid_pre + attn_out + mlp_out
+    "phi": dict(LLAMA_LIKE, final_norm="model.final_layernorm", mid=None),
+    "starcoder2": LLAMA_LIKE,
+    "stablelm": dict(LLAMA_LIKE, mid=lambda cfg: None if cfg.use_parallel_residual else "post_attention_layernorm"),
+    # parallel block on one LayerNorm, logits times logit_scale
+    "cohere": dict(LLAMA_LIKE, mid=None, logits_post=lambda cfg, x: x * cfg.logit_scale),
+    "cohere2": dict(LLAMA_LIKE, mid=None, logits_post=lambda cfg, x: x * cfg.logit_scale),
+    "gptj": dict(layers="transformer.h", final_norm="transformer.ln_f", lm_head="lm_head", attn="attn", mlp="mlp",
+                 mid=None),
+    "gpt_neo": dict(layers="transformer.h", final_norm="transformer.ln_f", lm_head="lm_head", attn="attn", mlp="mlp",
+                    mid="ln_2"),
+    "falcon": dict(layers="transformer.h", final_norm="transformer.ln_f", lm_head="lm_head", attn="self_attention",
+                   mlp="mlp", mid=lambda cfg: None if cfg.parallel_attn else "post_attention_layernorm"),
 }
+
+
+def _softcap(x, cap):
+    return x if cap is None else torch.tanh(x / cap) * cap
 
 
 def family(model):
@@ -414,6 +443,22 @@ def v4_layout(d, model_type, layer_types_rule=None):
     d["torch_dtype"] = d.pop("dtype")
     what.append("dtype -> torch_dtype")
     rp = d.pop("rope_parameters", None)
+    if rp and "full_attention" in rp:  # Gemma 3 / OLMo 3: rope_theta (+ rope_local_base_freq), rope_scaling for full
+        full, local = dict(rp["full_attention"]), dict(rp["sliding_attention"])
+        assert local == {"rope_type": "default", "rope_theta": local["rope_theta"]}, local
+        d["rope_theta"] = full.pop("rope_theta")
+        if model_type == "gemma3_text":
+            d["rope_local_base_freq"] = local["rope_theta"]
+        else:  # OLMo 3: the sliding rope always gets the class default (rope_theta is consumed by the full one)
+            assert model_type == "olmo3" and local["rope_theta"] == 500000.0, (model_type, local)
+        if full.get("rope_type", "default") != "default":
+            full["type"] = full["rope_type"]
+            d["rope_scaling"] = full
+        else:
+            d["rope_scaling"] = None
+        what.append("rope_parameters -> rope_theta" + (" + rope_local_base_freq" if model_type == "gemma3_text" else "")
+                    + " + rope_scaling")
+        rp = None
     if rp:
         rp = dict(rp)
         theta = rp.pop("rope_theta")
@@ -1011,6 +1056,492 @@ def make_granite():
                               dict(cfg_edit=setattrs(attention_multiplier=8 ** -0.5))),
                              ("residual_multiplier -> 1", dict(cfg_edit=setattrs(residual_multiplier=1.0))),
                              ("logits_scaling -> 1", dict(cfg_edit=setattrs(logits_scaling=1.0)))])
+
+
+def _gemma_norms_near_one(model):
+    """(1 + w) norms: store w ~ U(-0.1, 0.1) so the gains are ~1 (see make_gemma), embeddings N(0, 0.1)."""
+    with torch.no_grad():
+        model.model.embed_tokens.weight.mul_(0.5)
+        for n, p in model.named_parameters():
+            if "norm" in n:
+                p.sub_(1.0)
+
+
+def lt_gemma2(d):
+    lt = d.pop("layer_types")
+    assert lt == ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(len(lt))], lt
+    d["hidden_act"] = "gelu_pytorch_tanh"  # release configs carry both; Gemma 2 reads hidden_activation only
+    d["cache_implementation"] = "hybrid"
+    return "layer_types dropped (the default alternation); + hidden_act and cache_implementation as in release configs"
+
+
+@fixture("v5-gemma2")
+def make_gemma2():
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+    cfg = _cfg(Gemma2Config, num_hidden_layers=4, head_dim=16, vocab_size=127, rope_parameters=dict(ROPE_1E4),
+               hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=24, sliding_window=4,
+               attn_logit_softcapping=2.0, final_logit_softcapping=1.5, tie_word_embeddings=True, bos_token_id=2,
+               eos_token_id=1)
+    model = new_model(Gemma2ForCausalLM, cfg, 5201)
+    _gemma_norms_near_one(model)
+
+    def plain_norms(m):
+        with torch.no_grad():
+            for n, p in m.named_parameters():
+                if "norm" in n:
+                    p.sub_(1.0)
+
+    write_fixture("v5-gemma2", model, make_ids(5202, 14, 127, bos=2),
+                  "Gemma 2: sandwich norms (input_layernorm -> attn -> post_attention_layernorm -> add; "
+                  "pre_feedforward_layernorm -> mlp -> post_feedforward_layernorm -> add; hook_attn_out / hook_mlp_out "
+                  "are the post-norm outputs, hook_resid_mid = pre_feedforward_layernorm input), RMSNorm by (1 + w) "
+                  "with stored w ~ U(-0.1, 0.1), embeddings N(0, 0.1) times sqrt(32), attention scores scaled by "
+                  "query_pre_attn_scalar 24 ** -0.5 (head_dim 16) and soft-capped tanh(s / 2) * 2 before the mask, "
+                  "logits soft-capped tanh(x / 1.5) * 1.5 (the lens reads every layer through it), default "
+                  "layer_types [sliding, full, sliding, full] with sliding_window 4 < T=14, tanh GeGLU, tied head, "
+                  "GQA (4/2).",
+                  ablations=[("attn_logit_softcapping removed", dict(cfg_edit=setattrs(attn_logit_softcapping=None))),
+                             ("final_logit_softcapping removed",
+                              dict(cfg_edit=setattrs(final_logit_softcapping=None))),
+                             ("post-norms removed", dict(model_edit=identity_modules(
+                                 ["post_attention_layernorm", "post_feedforward_layernorm"]))),
+                             ("query_pre_attn_scalar 24 -> 16", dict(cfg_edit=setattrs(query_pre_attn_scalar=16))),
+                             ("all layers full_attention", dict(cfg_edit=ALL_FULL(4))),
+                             ("norms x*w instead of x*(1+w)", dict(model_edit=plain_norms))],
+                  v4_rule=lt_gemma2)
+
+
+def lt_gemma3(d):
+    lt = d.pop("layer_types")
+    d.pop("_sliding_window_pattern", None)
+    for p in range(1, len(lt) + 1):
+        if lt == ["sliding_attention" if (i + 1) % p else "full_attention" for i in range(len(lt))]:
+            d["sliding_window_pattern"] = p
+            d["cache_implementation"] = "hybrid"
+            return f"layer_types -> sliding_window_pattern {p}; + cache_implementation"
+    raise AssertionError(lt)
+
+
+def _gemma3_rope(local_theta, full):
+    def edit(cfg):
+        cfg.rope_parameters = {"sliding_attention": {"rope_type": "default", "rope_theta": local_theta},
+                               "full_attention": dict(full)}
+    return edit
+
+
+@fixture("v5-gemma3-text")
+def make_gemma3_text():
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+    full = {"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}
+    cfg = _cfg(Gemma3TextConfig, num_hidden_layers=4, head_dim=16, vocab_size=131,
+               rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 100.0},
+                                "full_attention": dict(full)},
+               layer_types=["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"],
+               query_pre_attn_scalar=24, sliding_window=4, final_logit_softcapping=2.0, tie_word_embeddings=True,
+               bos_token_id=2, eos_token_id=1)
+    model = new_model(Gemma3ForCausalLM, cfg, 5301)
+    _gemma_norms_near_one(model)
+    write_fixture("v5-gemma3-text", model, make_ids(5302, 15, 131, bos=2),
+                  "Gemma 3 text: Gemma 2's sandwich norms, (1 + w) RMSNorm (stored w ~ U(-0.1, 0.1)), sqrt(32) "
+                  "embeddings (N(0, 0.1)), query_pre_attn_scalar 24 (head_dim 16), plus per-head q_norm/k_norm "
+                  "((1 + w) RMSNorm over head_dim) before RoPE; layer_types [sliding, sliding, full, sliding] "
+                  "(sliding_window_pattern 3) with sliding_window 4 < T=15; sliding layers rotate with "
+                  "rope_parameters.sliding_attention (default, theta 100), the full layer with "
+                  "rope_parameters.full_attention (linear factor 2, theta 1e4); final_logit_softcapping 2 (the lens "
+                  "reads every layer through it); no attention soft-capping; tied head; GQA (4/2).",
+                  ablations=[("q_norm/k_norm removed", dict(model_edit=identity_modules(["q_norm", "k_norm"]))),
+                             ("sliding layers use the full-attention rope",
+                              dict(cfg_edit=_gemma3_rope(10000.0, full))),
+                             ("full layer without linear scaling",
+                              dict(cfg_edit=_gemma3_rope(100.0, {"rope_type": "default", "rope_theta": 10000.0}))),
+                             ("final_logit_softcapping removed",
+                              dict(cfg_edit=setattrs(final_logit_softcapping=None))),
+                             ("all layers full_attention", dict(cfg_edit=ALL_FULL(4)))],
+                  v4_rule=lt_gemma3)
+
+
+@fixture("v5-olmo2")
+def make_olmo2():
+    from transformers import Olmo2Config, Olmo2ForCausalLM
+    cfg = _cfg(Olmo2Config, vocab_size=137, rope_parameters=dict(ROPE_1E4), rms_norm_eps=1e-5, pad_token_id=1,
+               eos_token_id=2, bos_token_id=None)
+    model = new_model(Olmo2ForCausalLM, cfg, 5401)
+    write_fixture("v5-olmo2", model, make_ids(5402, 14, 137, lo=3),
+                  "OLMo 2: no pre-norms; attention and MLP read the raw residual and their outputs pass through "
+                  "post_attention_layernorm / post_feedforward_layernorm before the add (hook_attn_out / hook_mlp_out "
+                  "are those norms' outputs, hook_resid_mid = mlp input); q_norm / k_norm are RMSNorms over the whole "
+                  "q (4 x 8 = 32) and k (2 x 8 = 16) projections before the head split and RoPE; GQA (4/2), untied head.",
+                  ablations=[("post-norms removed", dict(model_edit=identity_modules(
+                                  ["post_attention_layernorm", "post_feedforward_layernorm"]))),
+                             ("q_norm/k_norm removed", dict(model_edit=identity_modules(["q_norm", "k_norm"]))),
+                             ("q/k norm per head instead of over the projection", dict(model_edit=_per_head_qk_norm))])
+
+
+class _PerHeadRMSNorm(nn.Module):
+    def __init__(self, norm, head_dim):
+        super().__init__()
+        self.norm, self.head_dim = norm, head_dim
+
+    def forward(self, x):
+        shape = x.shape
+        h = x.view(*shape[:-1], -1, self.head_dim)
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.norm.variance_epsilon)
+        return h.view(shape) * self.norm.weight
+
+
+def _per_head_qk_norm(model):
+    for layer in model.model.layers:
+        a = layer.self_attn
+        a.q_norm = _PerHeadRMSNorm(a.q_norm, a.head_dim)
+        a.k_norm = _PerHeadRMSNorm(a.k_norm, a.head_dim)
+
+
+def lt_olmo3(d):
+    lt = d.pop("layer_types")
+    assert lt == ["sliding_attention" if (i + 1) % 4 else "full_attention" for i in range(len(lt))], lt
+    return "layer_types dropped (the default: every 4th layer full)"
+
+
+@fixture("v5-olmo3")
+def make_olmo3():
+    from transformers import Olmo3Config, Olmo3ForCausalLM
+    cfg = _cfg(Olmo3Config, num_hidden_layers=4, vocab_size=139, sliding_window=4, rms_norm_eps=1e-5,
+               rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 500000.0},
+                                "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 100.0}},
+               pad_token_id=1, eos_token_id=2, bos_token_id=None)
+    model = new_model(Olmo3ForCausalLM, cfg, 5501)
+
+    def same_rope(c):
+        c.rope_parameters = {"sliding_attention": {"rope_type": "default", "rope_theta": 500000.0},
+                             "full_attention": {"rope_type": "default", "rope_theta": 500000.0}}
+
+    write_fixture("v5-olmo3", model, make_ids(5502, 15, 139, lo=3),
+                  "OLMo 3: OLMo 2's block (post-norms only, q/k RMSNorm over the whole projections) with the default "
+                  "layer_types [sliding, sliding, sliding, full] and sliding_window 4 < T=15; sliding layers rotate "
+                  "with rope_parameters.sliding_attention (theta 5e5), the full layer with full_attention (linear "
+                  "factor 2, theta 100); in the 4.x layout rope_theta sets only the full layers' theta (the sliding "
+                  "ones keep 5e5); GQA (4/2), untied head.",
+                  ablations=[("all layers full_attention", dict(cfg_edit=ALL_FULL(4))),
+                             ("one rope for all layers (default, theta 5e5)", dict(cfg_edit=same_rope)),
+                             ("q_norm/k_norm removed", dict(model_edit=identity_modules(["q_norm", "k_norm"])))],
+                  v4_rule=lt_olmo3)
+
+
+@fixture("v5-olmo")
+def make_olmo():
+    from transformers import OlmoConfig, OlmoForCausalLM
+    cfg = _cfg(OlmoConfig, vocab_size=149, rope_parameters=dict(ROPE_1E4), clip_qkv=1.5, pad_token_id=1,
+               eos_token_id=2, bos_token_id=None)
+    del cfg.rms_norm_eps  # not an OLMo key (_cfg passes it to every family)
+    model = new_model(OlmoForCausalLM, cfg, 5601)
+
+    def norm_with_gain(m):  # a LayerNorm whose output is scaled by 2: proves the norms carry no weights
+        for layer in m.model.layers:
+            layer.input_layernorm = _Scaled(layer.input_layernorm, 2.0)
+
+    write_fixture("v5-olmo", model, make_ids(5602, 14, 149, lo=3),
+                  "OLMo 1: LayerNorms without weight or bias (eps 1e-5; no norm tensors in the checkpoint), "
+                  "clip_qkv 1.5 clamps q, k and v after their projections (before RoPE), SwiGLU, GQA (4/2), "
+                  "untied head.",
+                  ablations=[("clip_qkv removed", dict(cfg_edit=setattrs(clip_qkv=None))),
+                             ("input norms times 2", dict(model_edit=norm_with_gain))])
+
+
+class _Scaled(nn.Module):
+    def __init__(self, inner, k):
+        super().__init__()
+        self.inner, self.k = inner, k
+
+    def forward(self, x):
+        return self.inner(x) * self.k
+
+
+def lt_phi3(d):
+    """4.x Phi-3 configs: rope_scaling {"type": "longrope", short_factor, long_factor},
+    original_max_position_embeddings and partial_rotary_factor at the top level. (The older name "su" is not loadable
+    by transformers 5.23 this way: it standardises before renaming, so longrope's required
+    original_max_position_embeddings is missing from the dict.)"""
+    rs = d["rope_scaling"]
+    d["original_max_position_embeddings"] = rs.pop("original_max_position_embeddings")
+    rs.pop("rope_type")
+    return "rope_scaling with 'type' only, original_max_position_embeddings at top level"
+
+
+def _phi3_swap_kv(model):
+    with torch.no_grad():
+        for layer in model.model.layers:
+            w = layer.self_attn.qkv_proj.weight  # q (32) | k (16) | v (16)
+            k, v = w[32:48].clone(), w[48:64].clone()
+            w[32:48], w[48:64] = v, k
+
+
+def _phi3_swap_gate_up(model):
+    with torch.no_grad():
+        for layer in model.model.layers:
+            w = layer.mlp.gate_up_proj.weight
+            f = w.shape[0] // 2
+            g, u = w[:f].clone(), w[f:].clone()
+            w[:f], w[f:] = u, g
+
+
+@fixture("v5-phi3")
+def make_phi3():
+    from transformers import Phi3Config, Phi3ForCausalLM
+    short = [1.0, 1.2, 1.5, 2.0]
+    long = [1.0, 2.0, 4.0, 8.0]
+    cfg = _cfg(Phi3Config, num_attention_heads=2, num_key_value_heads=1, vocab_size=151, rms_norm_eps=1e-5,
+               max_position_embeddings=64, original_max_position_embeddings=16, sliding_window=6,
+               rope_parameters={"rope_type": "longrope", "rope_theta": 1000.0, "partial_rotary_factor": 0.5,
+                                "short_factor": short, "long_factor": long},
+               pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    model = new_model(Phi3ForCausalLM, cfg, 5701)
+    write_fixture("v5-phi3", model, make_ids(5702, 20, 151, bos=1),
+                  "Phi-3: fused qkv_proj (rows q 32 | k 16 | v 16) and gate_up_proj (rows gate | up), head_dim 16 with "
+                  "partial_rotary_factor 0.5 (8 rotary dims), longrope with T=20 > original_max_position_embeddings "
+                  "16 (long factors; attention_factor sqrt(1 + ln 4 / ln 16)), sliding_window 6 < T on every layer, "
+                  "GQA (2/1), untied head.",
+                  ablations=[("long_factor replaced by short_factor", dict(cfg_edit=set_rope(long_factor=short))),
+                             ("partial_rotary_factor 0.5 -> 1.0 (with 8 factors)",
+                              dict(cfg_edit=set_rope(partial_rotary_factor=1.0, short_factor=short * 2,
+                                                     long_factor=long * 2))),
+                             ("sliding_window removed", dict(cfg_edit=setattrs(sliding_window=None))),
+                             ("k and v rows of qkv_proj swapped", dict(model_edit=_phi3_swap_kv)),
+                             ("gate and up halves of gate_up_proj swapped", dict(model_edit=_phi3_swap_gate_up))],
+                  v4_rule=lt_phi3)
+
+
+@fixture("v5-phi")
+def make_phi():
+    from transformers import PhiConfig, PhiForCausalLM
+    cfg = PhiConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2,
+                    num_key_value_heads=2, vocab_size=157, max_position_embeddings=64, layer_norm_eps=1e-5,
+                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+                    hidden_act="gelu_new", qk_layernorm=True, tie_word_embeddings=False, bos_token_id=1,
+                    eos_token_id=2)
+    model = new_model(PhiForCausalLM, cfg, 5801)
+    write_fixture("v5-phi", model, make_ids(5802, 14, 157, bos=1),
+                  "Phi: parallel block x + attn(ln(x)) + mlp(ln(x)) on one input_layernorm (LayerNorm with bias; no "
+                  "hook_resid_mid), biases on q/k/v/dense/fc1/fc2 and on lm_head, head_dim 16 with "
+                  "partial_rotary_factor 0.5 (8 rotary dims, rotate_half), qk_layernorm (per-head LayerNorm with "
+                  "weight and bias over head_dim, before RoPE), ungated gelu_new MLP, untied head.",
+                  ablations=[("partial_rotary_factor 0.5 -> 1.0", dict(cfg_edit=set_rope(partial_rotary_factor=1.0))),
+                             ("q/k layernorms removed",
+                              dict(model_edit=identity_modules(["q_layernorm", "k_layernorm"]))),
+                             ("lm_head bias zeroed", dict(model_edit=zero_params(["lm_head.bias"])))])
+
+
+@fixture("v5-starcoder2")
+def make_starcoder2():
+    from transformers import Starcoder2Config, Starcoder2ForCausalLM
+    cfg = _cfg(Starcoder2Config, vocab_size=163, rope_parameters=dict(ROPE_1E4), norm_epsilon=1e-5,
+               hidden_act="gelu_pytorch_tanh", use_bias=True, sliding_window=5, tie_word_embeddings=True,
+               bos_token_id=0, eos_token_id=0, residual_dropout=0.1, embedding_dropout=0.1)
+    del cfg.rms_norm_eps  # not a StarCoder2 key (_cfg passes it to every family)
+    model = new_model(Starcoder2ForCausalLM, cfg, 5901)
+    write_fixture("v5-starcoder2", model, make_ids(5902, 14, 163, lo=1),
+                  "StarCoder2: LayerNorms with bias (norm_epsilon), ungated MLP c_proj(gelu_pytorch_tanh(c_fc(x))), "
+                  "use_bias: biases on q/k/v/o and c_fc/c_proj, sliding_window 5 < T=14 on every layer, GQA (4/2), "
+                  "tied head; residual/embedding dropout 0.1 in the config (inactive in eval).",
+                  ablations=[("sliding_window removed", dict(cfg_edit=setattrs(sliding_window=None))),
+                             ("all biases zeroed", dict(model_edit=zero_params(["proj.bias", "c_fc.bias"]))),
+                             ("layernorm biases zeroed", dict(model_edit=zero_params(["layernorm.bias", "norm.bias"])))])
+
+
+def _stablelm(name, parallel, seed):
+    from transformers import StableLmConfig, StableLmForCausalLM
+    cfg = StableLmConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=191, max_position_embeddings=64, layer_norm_eps=1e-5,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+                         use_qkv_bias=True, qk_layernorm=True, use_parallel_residual=parallel,
+                         tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
+    model = new_model(StableLmForCausalLM, cfg, seed)
+    write_fixture(name, model, make_ids(seed + 1, 14, 191, lo=0),
+                  f"StableLM: use_parallel_residual {parallel} "
+                  + ("(x + attn(ln(x)) + mlp(ln(x)) on input_layernorm alone, no hook_resid_mid)" if parallel else
+                     "(sequential, hook_resid_mid = post_attention_layernorm input)")
+                  + ", LayerNorms with bias, head_dim 8 with partial_rotary_factor 0.5 (4 rotary dims, rotate_half), "
+                  "use_qkv_bias, qk_layernorm: a LayerNorm (gain only) per q / k head with its own weights "
+                  "(q_layernorm.norms.{h}), SwiGLU, GQA (4/2), untied head.",
+                  ablations=[("partial_rotary_factor 0.5 -> 1.0", dict(cfg_edit=set_rope(partial_rotary_factor=1.0))),
+                             ("q/k layernorms removed",
+                              dict(model_edit=identity_modules(["q_layernorm", "k_layernorm"]))),
+                             ("q/k/v biases zeroed", dict(model_edit=zero_params(["q_proj.bias", "k_proj.bias",
+                                                                                  "v_proj.bias"])))])
+
+
+FIXTURES["v5-stablelm"] = lambda: _stablelm("v5-stablelm", False, 6401)
+
+
+FIXTURES["v5-stablelm-parallel"] = lambda: _stablelm("v5-stablelm-parallel", True, 6501)
+
+
+def _rotate_half_pairing(module_name):
+    def patch():
+        import importlib
+        from transformers.models.llama import modeling_llama
+        mod = importlib.import_module(f"transformers.models.{module_name}.modeling_{module_name}")
+        return patch_attr(mod, "rotate_half", modeling_llama.rotate_half)
+    return patch
+
+
+@fixture("v5-cohere")
+def make_cohere():
+    from transformers import CohereConfig, CohereForCausalLM
+    cfg = CohereConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                       num_key_value_heads=2, vocab_size=167, max_position_embeddings=64, layer_norm_eps=1e-5,
+                       rope_parameters=dict(ROPE_1E4), logit_scale=0.5, use_qk_norm=True, attention_bias=True,
+                       tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    model = new_model(CohereForCausalLM, cfg, 6001)
+    write_fixture("v5-cohere", model, make_ids(6002, 14, 167, bos=1),
+                  "Cohere (Command-R): parallel block x + attn(ln(x)) + mlp(ln(x)) on one mean-centred LayerNorm "
+                  "without bias (no hook_resid_mid), RoPE on interleaved pairs (2i, 2i+1), use_qk_norm: LayerNorm of "
+                  "each q/k head with a gain per head (weights (4, 8) and (2, 8)) before RoPE, attention_bias "
+                  "(q/k/v/o biases), logits times logit_scale 0.5 (the lens applies it too), SwiGLU, tied head, "
+                  "GQA (4/2).",
+                  ablations=[("logit_scale -> 1", dict(cfg_edit=setattrs(logit_scale=1.0))),
+                             ("rotate_half pairing instead of interleaved",
+                              dict(patch=_rotate_half_pairing("cohere"))),
+                             ("q/k norms removed", dict(model_edit=identity_modules(["q_norm", "k_norm"]))),
+                             ("attention biases zeroed", dict(model_edit=zero_params(["proj.bias"])))])
+
+
+def lt_cohere2(d):
+    lt = d.pop("layer_types")
+    assert lt == ["sliding_attention" if (i + 1) % 4 else "full_attention" for i in range(len(lt))], lt
+    d.pop("head_dim", None)
+    return "layer_types dropped (the default: every 4th layer full); head_dim dropped"
+
+
+@fixture("v5-cohere2")
+def make_cohere2():
+    from transformers import Cohere2Config, Cohere2ForCausalLM
+    cfg = Cohere2Config(hidden_size=32, intermediate_size=48, num_hidden_layers=4, num_attention_heads=4,
+                        num_key_value_heads=2, vocab_size=173, max_position_embeddings=64, layer_norm_eps=1e-5,
+                        rope_parameters=dict(ROPE_1E4), logit_scale=0.5, sliding_window=4,
+                        tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    model = new_model(Cohere2ForCausalLM, cfg, 6101)
+
+    def rope_everywhere():
+        from transformers.models.cohere2 import modeling_cohere2
+        orig = modeling_cohere2.Cohere2Attention.forward
+
+        def fwd(self, *a, **k):
+            sw = self.sliding_window
+            self.sliding_window = sw if sw is not None else 10 ** 6  # rotate on full layers too (window too big to bite)
+            try:
+                return orig(self, *a, **k)
+            finally:
+                self.sliding_window = sw
+        return patch_attr(modeling_cohere2.Cohere2Attention, "forward", fwd)
+
+    write_fixture("v5-cohere2", model, make_ids(6102, 15, 173, bos=1),
+                  "Cohere 2: Cohere's parallel block (one LayerNorm without bias), interleaved RoPE and logit_scale 0.5, "
+                  "no q/k norms; default layer_types [sliding, sliding, sliding, full] (sliding_window_pattern 4): "
+                  "sliding layers use sliding_window 4 < T=15 and RoPE, the full layer neither; head_dim = 32 / 4; "
+                  "SwiGLU, tied head, GQA (4/2).",
+                  ablations=[("all layers full_attention (no window, no RoPE)", dict(cfg_edit=ALL_FULL(4))),
+                             ("RoPE on the full layer too", dict(patch=rope_everywhere)),
+                             ("logit_scale -> 1", dict(cfg_edit=setattrs(logit_scale=1.0)))],
+                  v4_rule=lt_cohere2)
+
+
+@fixture("v5-gptj")
+def make_gptj():
+    from transformers import GPTJConfig, GPTJForCausalLM
+    cfg = GPTJConfig(n_embd=32, n_layer=3, n_head=2, n_inner=64, rotary_dim=8, vocab_size=179, n_positions=64,
+                     activation_function="gelu_new", layer_norm_epsilon=1e-5, tie_word_embeddings=False,
+                     bos_token_id=0, eos_token_id=0)
+    model = new_model(GPTJForCausalLM, cfg, 6201, norm_names=("ln_",))
+
+    def rotate_half(m):
+        from transformers.models.gptj import modeling_gptj
+
+        def every_two_as_half(x):
+            h = x.shape[-1] // 2
+            return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+        return patch_attr(modeling_gptj, "rotate_every_two", every_two_as_half)
+
+    write_fixture("v5-gptj", model, make_ids(6202, 14, 179, lo=0),
+                  "GPT-J: parallel block x + attn(ln_1(x)) + mlp(ln_1(x)) (no hook_resid_mid), q/k/v/out_proj without "
+                  "biases, head_dim 16 with rotary_dim 8 rotating interleaved pairs (2i, 2i+1) (a fixed sin/cos "
+                  "table, theta 10000), ungated gelu_new MLP "
+                  "fc_in/fc_out with biases, untied lm_head with a bias.",
+                  ablations=[("rotary_dim 8 -> 16", dict(cfg_edit=setattrs(rotary_dim=16))),
+                             ("rotate_half instead of interleaved pairs", dict(patch=lambda: rotate_half(None))),
+                             ("lm_head bias zeroed", dict(model_edit=zero_params(["lm_head.bias"])))],
+                  v4_skip="GPT-J's config keys did not change between 4.x and 5.x")
+
+
+@fixture("v5-gpt-neo")
+def make_gpt_neo():
+    from transformers import GPTNeoConfig, GPTNeoForCausalLM
+    cfg = GPTNeoConfig(hidden_size=32, num_layers=3, num_heads=4, intermediate_size=64, vocab_size=181,
+                       max_position_embeddings=64, attention_types=[[["local", "global", "local"], 1]], window_size=4,
+                       activation_function="gelu_new", layer_norm_epsilon=1e-5, tie_word_embeddings=True,
+                       bos_token_id=0, eos_token_id=0)
+    # GPT-Neo scores are not divided by sqrt(head_dim): weights 0.1 keep them moderate.
+    model = new_model(GPTNeoForCausalLM, cfg, 6301, norm_names=("ln_",))
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith(("q_proj.weight", "k_proj.weight")):
+                p.mul_(0.5)
+    write_fixture("v5-gpt-neo", model, make_ids(6302, 14, 181, lo=0),
+                  "GPT-Neo: learned positions, LayerNorms with bias, q/k/v without biases (q/k weights N(0, 0.1)), "
+                  "out_proj with bias, attention scores NOT scaled by 1/sqrt(head_dim), attention_types "
+                  "[[[local, global, local], 1]] with window_size 4 < T=14 on the local layers, gelu_new MLP "
+                  "c_fc/c_proj with biases, tied head.",
+                  ablations=[("all layers global", dict(cfg_edit=setattrs(attention_types=[[["global"], 3]],
+                                                                          attention_layers=["global"] * 3))),
+                             ("positions zeroed", dict(model_edit=zero_params(["wpe.weight"])))],
+                  v4_skip="GPT-Neo's config keys did not change between 4.x and 5.x")
+
+
+def _falcon(name, seed, note, **kw):
+    from transformers import FalconConfig, FalconForCausalLM
+    cfg = FalconConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, ffn_hidden_size=64,
+                       vocab_size=193, max_position_embeddings=64, layer_norm_epsilon=1e-5,
+                       rope_parameters=dict(ROPE_1E4), activation="gelu", tie_word_embeddings=True,
+                       bos_token_id=0, eos_token_id=0, **kw)
+    model = new_model(FalconForCausalLM, cfg, seed, norm_names=("ln_", "layernorm"))
+    write_fixture(name, model, make_ids(seed + 1, 14, 193, lo=0),
+                  "Falcon: LayerNorms with bias, rotate_half RoPE, exact gelu MLP dense_h_to_4h/dense_4h_to_h, tied "
+                  "head; " + note,
+                  ablations=[("query_key_value rows read as plain q | k | v", dict(model_edit=_falcon_plain_qkv))]
+                  if kw.get("new_decoder_architecture") or not kw.get("multi_query", True) else
+                  [("rope_theta 1e4 -> 10", dict(cfg_edit=set_rope(rope_theta=10.0)))])
+
+
+def _falcon_plain_qkv(model):
+    """Permute query_key_value's rows so that the model reads them as if the file stored q | k | v."""
+    cfg = model.config
+    H, dh = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
+    kv = cfg.num_kv_heads if cfg.new_decoder_architecture else H
+    rep = H // kv
+    with torch.no_grad():
+        for layer in model.transformer.h:
+            lin = layer.self_attention.query_key_value
+            w = lin.weight.view(kv, rep + 2, dh, -1)
+            flat = torch.cat([w[:, :rep].reshape(-1, w.shape[-1]), w[:, rep].reshape(-1, w.shape[-1]),
+                              w[:, rep + 1].reshape(-1, w.shape[-1])])
+            lin.weight.copy_(flat)
+
+
+FIXTURES["v5-falcon-mq"] = lambda: _falcon(
+    "v5-falcon-mq", 6601, "Falcon-7B layout: multi_query (one key/value head; query_key_value rows q 32 | k 8 | v 8), "
+    "parallel_attn on one input_layernorm (no hook_resid_mid), no biases.", multi_query=True, parallel_attn=True,
+    bias=False)
+
+
+FIXTURES["v5-falcon-new"] = lambda: _falcon(
+    "v5-falcon-new", 6701, "Falcon-40B layout: new_decoder_architecture with num_kv_heads 2 (query_key_value rows "
+    "per kv group [q q | k | v]), two parallel norms ln_attn / ln_mlp, biases (bias: true).",
+    new_decoder_architecture=True, num_kv_heads=2, parallel_attn=True, bias=True)
+
+
+FIXTURES["v5-falcon-seq"] = lambda: _falcon(
+    "v5-falcon-seq", 6801, "multi_query false: query_key_value rows per head [q_h | k_h | v_h]; parallel_attn false "
+    "(sequential, hook_resid_mid = post_attention_layernorm input); biases.", multi_query=False, parallel_attn=False,
+    bias=True)
 
 
 def main():

@@ -67,6 +67,23 @@ TEST_P(V5Parity, EveryHookPointMatchesTransformers5) {
   check_hooks(dir, ref, "v5 config");
 }
 
+// With no hooks the attention takes its fast path (fused_causal_attention for small heads) unless a
+// layer soft-caps its scores (Gemma 2), which the fused kernel cannot do: either way the logits
+// must match the reference, as the hooked run (materialised scores) above does.
+TEST_P(V5Parity, LogitsMatchWithoutHooks) {
+  const auto dir = test::fixtures_dir() / "v5" / GetParam();
+  const auto ref = test::read_json(dir / "reference.json");
+  auto model = Model::load(dir, {"float32", "cpu"});
+  c10::InferenceMode guard;
+  const std::vector<int64_t> ids = ref["input_ids"].get<std::vector<int64_t>>();
+  const at::Tensor logits = model->forward(at::tensor(ids, at::kLong).unsqueeze(0), nullptr)[0];
+  const at::Tensor want = test::json_tensor(ref["logits"]);
+  ASSERT_EQ(logits.sizes(), want.sizes());
+  const double d = test::max_abs_diff(logits, want);
+  std::printf("%-28s no hooks: logits max |diff| = %.3g (tolerance %.0e)\n", GetParam().c_str(), d, kTol);
+  EXPECT_LE(d, kTol);
+}
+
 TEST_P(V5Parity, TheSameModelWithThe4xConfigLayoutMatches) {
   const auto dir = test::fixtures_dir() / "v5" / GetParam();
   if (!fs::exists(dir / "config.v4.json")) GTEST_SKIP() << "family had no 4.x layout";

@@ -166,6 +166,39 @@ TEST(ArchTable, BothConfigLayoutsGiveOneRope) {
   EXPECT_EQ(parse(yarn).rope.original_max_position, 32);
 }
 
+// Gemma 2: absent soft-caps take the config class's defaults (50 / 30), null ones mean none; layer
+// types default to sliding on even layers; a sliding layer without a window is refused.
+TEST(ArchTable, Gemma2ConfigRules) {
+  const nlohmann::json base = test::read_json(test::fixtures_dir() / "v5" / "v5-gemma2" / "config.json");
+  ModelConfig c = parse(base);
+  EXPECT_EQ(c.norm_placement, NormPlacement::kSandwich);
+  EXPECT_DOUBLE_EQ(c.attn_softcap, 2.0);
+  EXPECT_DOUBLE_EQ(c.final_softcap, 1.5);
+  EXPECT_DOUBLE_EQ(c.attn_scale, 1.0 / std::sqrt(24.0));
+  nlohmann::json j = base;
+  j.erase("attn_logit_softcapping");
+  j.erase("final_logit_softcapping");
+  j.erase("layer_types");
+  c = parse(j);
+  EXPECT_DOUBLE_EQ(c.attn_softcap, 50.0);
+  EXPECT_DOUBLE_EQ(c.final_softcap, 30.0);
+  EXPECT_EQ(c.layer(0).window, 4);
+  EXPECT_EQ(c.layer(1).window, 0);
+  j["attn_logit_softcapping"] = nullptr;
+  j["final_logit_softcapping"] = nullptr;
+  c = parse(j);
+  EXPECT_EQ(c.attn_softcap, 0.0);
+  EXPECT_EQ(c.final_softcap, 0.0);
+  j["sliding_window"] = nullptr;
+  EXPECT_NE(model_error([&] { parse(j); }).find("sliding_window is null"), std::string::npos);
+  j = base;
+  j["hidden_activation"] = "gelu";  // exact gelu in Gemma 2: not implemented as a GeGLU here
+  EXPECT_NE(model_error([&] { parse(j); }).find("'gelu' is not supported"), std::string::npos);
+  j = base;
+  j["hidden_act"] = "silu";  // never read by Gemma 2's modeling code
+  EXPECT_EQ(parse(j).mlp, MlpKind::kGeGluTanh);
+}
+
 class TempDir {
  public:
   TempDir() : path_(fs::temp_directory_path() / ("lens_arch_test_" + std::to_string(::getpid()))) {
