@@ -30,117 +30,18 @@
 #include <unordered_map>
 #include <utility>
 
+#include "io/tokenizers/json_scan.h"
+#include "io/tokenizers/unicode.h"
+#include "io/tokenizers/vocab.h"
 #include "lens/error.h"
 
 namespace lens {
+
+using namespace tok;  // NOLINT: the tokenizer pieces (tokenizers/*.h)
+
 namespace {
 
 using json = nlohmann::json;
-
-// -----------------------------------------------------------------------------------------------------------
-// UTF-8
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-// Decodes the character at s[i]. Returns its length (1-4) and sets *cp, or returns -k when the k bytes at i
-// are a maximal invalid subsequence (Unicode's definition: the longest prefix of a well-formed sequence, at
-// least 1).
-int utf8_step(std::string_view s, size_t i, uint32_t* cp) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  int len = 0;
-  uint32_t v = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2, v = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3, v = c & 0x0F;
-    if (c == 0xE0) lo = 0xA0;  // no overlongs
-    if (c == 0xED) hi = 0x9F;  // no surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4, v = c & 0x07;
-    if (c == 0xF0) lo = 0x90;  // no overlongs
-    if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-  } else {
-    return -1;
-  }
-  for (int k = 1; k < len; ++k) {
-    if (i + k >= s.size()) return -k;
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if (b < lo || b > hi) return -k;
-    lo = 0x80, hi = 0xBF;
-    v = (v << 6) | (b & 0x3F);
-  }
-  *cp = v;
-  return len;
-}
-
-bool is_valid_utf8(std::string_view s) {
-  uint32_t cp;
-  for (size_t i = 0; i < s.size();) {
-    const int n = utf8_step(s, i, &cp);
-    if (n < 0) return false;
-    i += n;
-  }
-  return true;
-}
-
-// Rust's char::is_whitespace (Unicode White_Space); used by added tokens' lstrip / rstrip.
-bool is_white_space(uint32_t cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
-}
-
-// The last code point of valid UTF-8 `s` (s non-empty), and its start offset.
-uint32_t last_code_point(std::string_view s, size_t* start) {
-  size_t i = s.size() - 1;
-  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
-  uint32_t cp = 0;
-  utf8_step(s, i, &cp);
-  *start = i;
-  return cp;
-}
-
-// Bytes as valid UTF-8: valid characters kept, each byte of an invalid sequence written as \xNN.
-std::string escape_invalid_utf8(std::string_view s) {
-  std::string out;
-  uint32_t cp;
-  for (size_t i = 0; i < s.size();) {
-    const int n = utf8_step(s, i, &cp);
-    if (n > 0) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      for (int k = 0; k < -n; ++k) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\x%02X", static_cast<unsigned char>(s[i + k]));
-        out += buf;
-      }
-      i += -n;
-    }
-  }
-  return out;
-}
 
 // -----------------------------------------------------------------------------------------------------------
 // GPT-2's byte <-> printable character table (bytes_to_unicode in openai/gpt-2 encoder.py).
@@ -311,19 +212,19 @@ const char* const kGpt2Pattern =
 // JSON helpers
 
 std::string read_text_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw ModelError(path.string() + ": cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw ModelError(path.string() + ": read error");
-  return ss.str();
+  std::string text(static_cast<size_t>(in.tellg()), '\0');  // one read into a buffer of the file's size
+  in.seekg(0);
+  in.read(&text[0], static_cast<std::streamsize>(text.size()));
+  if (!in) throw ModelError(path.string() + ": read error");
+  return text;
 }
 
 // Tokenizer files nest a few levels (a Sequence of Sequences at most); nlohmann's parser and the json
 // destructor recurse once per level, so a hostile file nested 200,000 deep would overflow the stack. The
 // depth is checked on the raw text before parsing. The size bound keeps a stray multi-GB file from
 // exhausting memory (Gemma 3's 262k-token tokenizer.json is 33 MB).
-constexpr int kMaxJsonDepth = 64;
 constexpr std::uintmax_t kMaxJsonBytes = 1ull << 30;
 
 }  // namespace
@@ -354,21 +255,18 @@ void check_json_depth(std::string_view text, const std::string& where) {
 
 namespace {
 
-json parse_json_file(const std::filesystem::path& path) {
+// The text of a JSON file, refused above kMaxJsonBytes.
+std::string read_json_text(const std::filesystem::path& path) {
   std::error_code ec;
   const std::uintmax_t size = std::filesystem::file_size(path, ec);
   if (!ec && size > kMaxJsonBytes) {
     throw ModelError(path.string() + ": " + std::to_string(size) + " bytes; refusing JSON files over " +
                      std::to_string(kMaxJsonBytes >> 20) + " MiB");
   }
-  const std::string text = read_text_file(path);
-  check_json_depth(text, path.string());
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    throw ModelError(path.string() + ": invalid JSON: " + e.what());
-  }
+  return read_text_file(path);
 }
+
+json parse_json_file(const std::filesystem::path& path) { return parse_json_dom(read_json_text(path), path.string()); }
 
 // A special token written in tokenizer_config.json: a string, an AddedToken dict ({"content": ...}) or null.
 std::optional<std::string> config_token(const json& config, const char* key) {
@@ -454,17 +352,12 @@ struct Template {
   std::vector<int32_t> before, after;
 };
 
-struct Merge {
-  int32_t rank;
-  int32_t new_id;
-};
-
 struct BpeTokenizer::Impl {
   std::string source;  // file name(s), for messages
 
   // Model
-  std::unordered_map<std::string, int32_t> vocab;  // byte-level piece -> id
-  std::unordered_map<uint64_t, Merge> merges;      // (left id << 32 | right id) -> rank, merged id
+  Vocab vocab;      // piece (byte-level characters for byte-level models) -> id
+  MergeMap merges;  // (left id, right id) -> rank, merged id
   bool ignore_merges = false;
   std::string prefix, suffix;  // continuing_subword_prefix, end_of_word_suffix
   std::optional<int32_t> unk_id;
@@ -504,9 +397,9 @@ struct BpeTokenizer::Impl {
     for (const AddedToken& t : added) {
       if (t.content == s) return t.id;
     }
-    auto it = vocab.find(s);
-    if (it == vocab.end()) return std::nullopt;
-    return it->second;
+    const int32_t id = vocab.find(s);
+    if (id < 0) return std::nullopt;
+    return id;
   }
 
   void finish(const std::string& where);
@@ -526,15 +419,15 @@ struct BpeTokenizer::Impl {
 // Builds the id tables once the vocabulary, merges and added tokens are known.
 void BpeTokenizer::Impl::finish(const std::string& where) {
   size_t n = 0;
-  for (const auto& kv : vocab) n = std::max<size_t>(n, static_cast<size_t>(kv.second) + 1);
+  vocab.for_each([&](std::string_view, int32_t id) { n = std::max<size_t>(n, static_cast<size_t>(id) + 1); });
   for (const AddedToken& t : added) n = std::max<size_t>(n, static_cast<size_t>(t.id) + 1);
   pieces.assign(n, std::string());
   present.assign(n, 0);
   special.assign(n, 0);
-  for (const auto& kv : vocab) {
-    pieces[kv.second] = kv.first;
-    present[kv.second] = 1;
-  }
+  vocab.for_each([&](std::string_view piece, int32_t id) {
+    pieces[id].assign(piece);
+    present[id] = 1;
+  });
   // HF (tokenizers 0.23) keeps a normalized=true token under its normalized content: id_to_token and
   // decode give that, and decode skips it only when that string is some special token's content.
   std::unordered_map<std::string, bool> special_contents;
@@ -552,16 +445,14 @@ void BpeTokenizer::Impl::finish(const std::string& where) {
     for (int last = 0; last < 2; ++last) {
       for (int b = 0; b < 256; ++b) {
         std::string s = (first ? "" : prefix) + byte_level().byte_to_char[b] + (last ? suffix : "");
-        auto it = vocab.find(s);
-        byte_ids[first + 2 * last][b] = it == vocab.end() ? -1 : it->second;
+        byte_ids[first + 2 * last][b] = vocab.find(s);
       }
     }
   }
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
-    auto it = vocab.find(name);
-    byte_fallback_ids[b] = it == vocab.end() ? -1 : it->second;
+    byte_fallback_ids[b] = vocab.find(name);
   }
   for (auto& pass : added_by_first_byte) {
     for (auto& v : pass) v.clear();
@@ -586,56 +477,6 @@ void BpeTokenizer::Impl::finish(const std::string& where) {
 // Normalizers
 
 namespace {
-
-// `s` in normalization form `form` (ICU works on UTF-16). HF uses the unicode-normalization crate; both
-// follow UAX #15, so they agree except on characters newer than the older crate's Unicode tables.
-std::string unicode_normalize(const UNormalizer2* form, std::string_view s) {
-  if (std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
-    return std::string(s);  // ASCII is unchanged by every normalization form
-  }
-  if (s.size() > static_cast<size_t>(INT32_MAX / 4)) throw InputError("text too long to normalize");
-  UErrorCode err = U_ZERO_ERROR;
-  std::vector<UChar> src(s.size());  // UTF-16 never needs more units than UTF-8 has bytes
-  int32_t n_src = 0;
-  u_strFromUTF8(src.data(), static_cast<int32_t>(src.size()), &n_src, s.data(),
-                static_cast<int32_t>(s.size()), &err);
-  std::vector<UChar> dst(static_cast<size_t>(n_src) * 2 + 16);
-  int32_t n_dst =
-      unorm2_normalize(form, src.data(), n_src, dst.data(), static_cast<int32_t>(dst.size()), &err);
-  if (err == U_BUFFER_OVERFLOW_ERROR) {  // decompositions can grow a lot (U+FDFA: 18 characters)
-    err = U_ZERO_ERROR;
-    dst.resize(static_cast<size_t>(n_dst));
-    n_dst = unorm2_normalize(form, src.data(), n_src, dst.data(), n_dst, &err);
-  }
-  std::string out(static_cast<size_t>(n_dst) * 3, '\0');  // at most 3 UTF-8 bytes per UTF-16 unit
-  int32_t n_out = 0;
-  if (U_SUCCESS(err)) {
-    u_strToUTF8(&out[0], static_cast<int32_t>(out.size()), &n_out, dst.data(), n_dst, &err);
-  }
-  if (U_FAILURE(err)) throw InputError(std::string("Unicode normalization failed: ") + u_errorName(err));
-  out.resize(static_cast<size_t>(n_out));
-  return out;
-}
-
-// HF's Lowercase: Rust's char::to_lowercase on each character on its own (no final-sigma rule). Its only
-// mapping to more than one character is U+0130 -> "i" + U+0307; the rest is ICU's simple lowercase.
-std::string lowercase(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  uint32_t cp = 0;
-  for (size_t i = 0; i < s.size();) {
-    const int n = utf8_step(s, i, &cp);  // s is valid UTF-8
-    if (cp < 0x80) {
-      out += static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
-    } else if (cp == 0x130) {
-      out += "i\xCC\x87";
-    } else {
-      append_utf8(out, static_cast<uint32_t>(u_tolower(static_cast<UChar32>(cp))));
-    }
-    i += n;
-  }
-  return out;
-}
 
 std::string strip(std::string_view s, bool left, bool right) {
   uint32_t cp = 0;
@@ -741,10 +582,10 @@ void BpeTokenizer::Impl::initial_symbols_chars(std::string_view word, std::vecto
     key.append(word.substr(i, n));
     if (last) key += suffix;
     i += n;
-    auto it = vocab.find(key);
-    if (it != vocab.end()) {
+    const int32_t found = vocab.find(key);
+    if (found >= 0) {
       if (pending_unk >= 0) ids.push_back(pending_unk), pending_unk = -1;
-      ids.push_back(it->second);
+      ids.push_back(found);
       continue;
     }
     if (byte_fallback) {
@@ -794,10 +635,7 @@ void BpeTokenizer::Impl::merge_word(std::string_view word, std::vector<int32_t>&
     bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> queue;
-  auto lookup = [&](int32_t a, int32_t b) -> const Merge* {
-    auto it = merges.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b));
-    return it == merges.end() ? nullptr : &it->second;
-  };
+  auto lookup = [&](int32_t a, int32_t b) { return merges.find(a, b); };
   for (size_t i = 0; i + 1 < sym.size(); ++i) {
     if (const Merge* m = lookup(sym[i].id, sym[i + 1].id)) {
       queue.push({m->rank, static_cast<int32_t>(i), m->new_id});
@@ -831,9 +669,9 @@ void BpeTokenizer::Impl::merge_word(std::string_view word, std::vector<int32_t>&
 // merges.
 void BpeTokenizer::Impl::bpe_word(std::string_view word, std::vector<int32_t>& out) const {
   if (ignore_merges) {
-    auto it = byte_level_model ? vocab.find(bytes_to_byte_level(word)) : vocab.find(std::string(word));
-    if (it != vocab.end()) {
-      out.push_back(it->second);
+    const int32_t id = byte_level_model ? vocab.find(bytes_to_byte_level(word)) : vocab.find(word);
+    if (id >= 0) {
+      out.push_back(id);
       return;
     }
   }
@@ -1059,24 +897,6 @@ void BpeTokenizer::Impl::split_added(std::string_view text, std::deque<std::stri
 
 BpeTokenizer::BpeTokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 BpeTokenizer::~BpeTokenizer() = default;
-
-std::string sanitize_utf8(const std::string& text) {
-  if (is_valid_utf8(text)) return text;
-  std::string out;
-  out.reserve(text.size() + 16);
-  uint32_t cp;
-  for (size_t i = 0; i < text.size();) {
-    const int n = utf8_step(text, i, &cp);
-    if (n > 0) {
-      out.append(text, i, n);
-      i += n;
-    } else {
-      out += "\xEF\xBF\xBD";  // U+FFFD
-      i += -n;
-    }
-  }
-  return out;
-}
 
 std::vector<int64_t> BpeTokenizer::encode(const std::string& text, bool add_special) const {
   const Impl& m = *impl_;
@@ -1545,26 +1365,65 @@ void parse_decoder(const json& d, const std::string& where, Impl& m) {
   parse_decoder_step(d, where, m.decoder);
 }
 
-// Merges as "a b" strings (merges.txt, older tokenizer.json) or ["a", "b"] pairs (tokenizers >= 0.20).
-void add_merge(Impl& m, const std::string& a, const std::string& b, int32_t rank, const std::string& where) {
-  auto id_of = [&](const std::string& s) {
-    auto it = m.vocab.find(s);
-    if (it == m.vocab.end()) throw ModelError(where + ": merge token '" + s + "' is not in the vocabulary");
-    return it->second;
+// Resolves merges to ids: merge i joins (left, right), rank i, into left + right less right's
+// continuing_subword_prefix. `where(i)` names merge i in errors. The lookups land on random slots of
+// tables larger than the cache, so the hashes are computed first and each slot is prefetched kAhead merges
+// before it is needed: this halved Gemma 3's load time.
+void add_merges(Impl& m, const MergeTexts& t, const std::function<std::string(size_t)>& where) {
+  constexpr size_t kAhead = 16;
+  const size_t n = t.pairs.size();
+  if (n > static_cast<size_t>(INT32_MAX)) throw ModelError(where(0) + ": too many merges");
+  auto merged_right = [&](std::string_view right) {
+    if (!m.prefix.empty() && right.substr(0, m.prefix.size()) == m.prefix) right.remove_prefix(m.prefix.size());
+    return right;
   };
-  const int32_t ia = id_of(a), ib = id_of(b);
-  std::string merged = a;
-  merged +=
-      (!m.prefix.empty() && b.compare(0, m.prefix.size(), m.prefix) == 0) ? b.substr(m.prefix.size()) : b;
-  const int32_t inew = id_of(merged);
-  m.merges[(static_cast<uint64_t>(static_cast<uint32_t>(ia)) << 32) | static_cast<uint32_t>(ib)] = {rank,
-                                                                                                    inew};
+  struct Hashes {
+    uint32_t left, right, merged;
+  };
+  std::vector<Hashes> hashes(n);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string_view a = t.left(t.pairs[i]), b = t.right(t.pairs[i]);
+    hashes[i] = {Vocab::hash(a), Vocab::hash(b), Vocab::hash(a, merged_right(b))};
+  }
+  struct Ids {
+    int32_t left, right, merged;
+  };
+  std::vector<Ids> ids(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      const Hashes& h = hashes[i + kAhead];
+      m.vocab.prefetch(h.left);
+      m.vocab.prefetch(h.right);
+      m.vocab.prefetch(h.merged);
+    }
+    const std::string_view a = t.left(t.pairs[i]), b = t.right(t.pairs[i]);
+    ids[i] = {m.vocab.find_hashed(hashes[i].left, a, {}), m.vocab.find_hashed(hashes[i].right, b, {}),
+              m.vocab.find_hashed(hashes[i].merged, a, merged_right(b))};
+    const Ids& r = ids[i];
+    if (r.left < 0 || r.right < 0 || r.merged < 0) {
+      const std::string token = r.left < 0    ? std::string(a)
+                                : r.right < 0 ? std::string(b)
+                                              : std::string(a) + std::string(merged_right(b));
+      throw ModelError(where(i) + ": merge token '" + token + "' is not in the vocabulary");
+    }
+  }
+  m.merges.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) m.merges.prefetch(ids[i + kAhead].left, ids[i + kAhead].right);
+    m.merges.set(ids[i].left, ids[i].right, Merge{static_cast<int32_t>(i), ids[i].merged});
+  }
 }
 
-void parse_vocab(const json& v, const std::string& where, Impl& m) {
-  if (!v.is_object()) throw ModelError(where + ": vocabulary must be a JSON object {token: id}");
-  m.vocab.reserve(v.size());
-  for (auto it = v.begin(); it != v.end(); ++it) m.vocab[it.key()] = json_id(it.value(), where + ": vocab");
+// Indexes the vocabulary as read. Slots are random places in a table larger than the cache, so each one is
+// prefetched kAhead entries before it is written.
+void add_vocab(Impl& m, const VocabEntries& v) {
+  constexpr size_t kAhead = 16;
+  m.vocab.reserve(v.entries.size());
+  for (size_t i = 0; i < v.entries.size(); ++i) {
+    if (i + kAhead < v.entries.size()) m.vocab.prefetch(v.entries[i + kAhead].hash);
+    const VocabEntries::Entry& e = v.entries[i];
+    m.vocab.set_hashed(e.hash, v.piece(e), e.id);
+  }
 }
 
 AddedToken parse_added_token(const json& t, const std::string& where) {
@@ -1618,12 +1477,15 @@ bool mentions_byte_level(const json& j) {
 std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir) {
   const auto path = dir / "tokenizer.json";
   const std::string where = path.string();
-  const json j = parse_json_file(path);
+  // The DOM holds everything but model.vocab and model.merges, which are read in place below.
+  const std::string text = read_json_text(path);
+  const TokenizerJsonParts parts = split_tokenizer_json(text, where);
+  const json& j = parts.doc;
   if (!j.is_object()) throw ModelError(where + ": expected a JSON object at the top level");
   if (!j.contains("model") || !j["model"].is_object()) throw ModelError(where + ": no \"model\" object");
   const json& model = j["model"];
   std::string type = model.value("type", "");
-  if (type.empty() && model.contains("merges")) type = "BPE";  // HF infers the type when it is left out
+  if (type.empty() && parts.has_merges) type = "BPE";  // HF infers the type when it is left out
   if (type == "Unigram" || type == "WordPiece" || type == "WordLevel") {
     if (std::filesystem::exists(dir / "tokenizer.model")) return nullptr;  // sentencepiece's job
     throw ModelError(where + ": model type '" + type + "' is not supported (only BPE)");
@@ -1652,11 +1514,12 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir)
 
   auto m = std::make_unique<Impl>();
   m->source = where;
-  if (!model.contains("vocab")) throw ModelError(where + ": model.vocab is missing");
-  parse_vocab(model["vocab"], where + ": model.vocab", *m);
-  if (!model.contains("merges") || !model["merges"].is_array()) {
-    throw ModelError(where + ": model.merges is missing or not a list");
+  if (!parts.vocab) {
+    throw ModelError(where + (parts.vocab_text.empty() ? ": model.vocab is missing"
+                                                       : ": model.vocab: vocabulary must be a JSON object {token: id}"));
   }
+  add_vocab(*m, *parts.vocab);
+  if (!parts.merges) throw ModelError(where + ": model.merges is missing or not a list");
   auto opt_string = [&](const char* key) {
     return model.contains(key) && model[key].is_string() ? model[key].get<std::string>() : std::string();
   };
@@ -1677,27 +1540,11 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir)
     }
   }
   if (!unk.empty()) {
-    auto it = m->vocab.find(unk);
-    if (it == m->vocab.end()) throw ModelError(where + ": unk_token '" + unk + "' is not in the vocabulary");
-    m->unk_id = it->second;
+    const int32_t id = m->vocab.find(unk);
+    if (id < 0) throw ModelError(where + ": unk_token '" + unk + "' is not in the vocabulary");
+    m->unk_id = id;
   }
-  int32_t rank = 0;
-  for (const json& merge : model["merges"]) {
-    const std::string w = where + ": model.merges[" + std::to_string(rank) + "]";
-    if (merge.is_string()) {
-      const std::string s = merge.get<std::string>();
-      const size_t sp = s.find(' ');
-      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
-        throw ModelError(w + ": expected \"left right\", got '" + s + "'");
-      }
-      add_merge(*m, s.substr(0, sp), s.substr(sp + 1), rank, w);
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-      add_merge(*m, merge[0].get<std::string>(), merge[1].get<std::string>(), rank, w);
-    } else {
-      throw ModelError(w + ": expected \"left right\" or [left, right], got " + merge.dump());
-    }
-    ++rank;
-  }
+  add_merges(*m, *parts.merges, [&](size_t i) { return where + ": model.merges[" + std::to_string(i) + "]"; });
 
   if (llama_class) {
     // LlamaTokenizer: no normalizer; Metaspace(prepend_scheme from add_prefix_space and legacy,
@@ -1777,11 +1624,11 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& dir)
       added->special = true;
       continue;
     }
-    auto it = m->vocab.find(name);
-    if (it == m->vocab.end()) continue;
+    const int32_t id = m->vocab.find(name);
+    if (id < 0) continue;
     AddedToken t;
     t.content = name;
-    t.id = it->second;
+    t.id = id;
     t.special = true;
     m->added.push_back(t);
   }
@@ -1808,21 +1655,31 @@ std::unique_ptr<Tokenizer> load_vocab_merges(const std::filesystem::path& dir) {
   auto m = std::make_unique<Impl>();
   m->source = vocab_path.string() + " + merges.txt";
   const json config = read_config(dir);
-  parse_vocab(parse_json_file(vocab_path), vocab_path.string(), *m);
+  {
+    const std::string text = read_json_text(vocab_path);
+    JsonScanner sc(text, vocab_path.string());
+    if (sc.peek() != '{') throw ModelError(vocab_path.string() + ": vocabulary must be a JSON object {token: id}");
+    add_vocab(*m, read_vocab_object(sc, vocab_path.string()));
+    if (!sc.at_end()) sc.fail("text after the vocabulary");
+  }
 
   std::istringstream lines(read_text_file(merges_path));
   std::string line;
-  int32_t rank = 0;
+  MergeTexts t;
+  std::vector<int> line_nos;
   for (int line_no = 1; std::getline(lines, line); ++line_no) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line.rfind("#version", 0) == 0) continue;
-    const std::string w = merges_path.string() + ":" + std::to_string(line_no);
-    const size_t sp = line.find(' ');
-    if (sp == std::string::npos || line.find(' ', sp + 1) != std::string::npos) {
-      throw ModelError(w + ": expected two tokens separated by one space, got '" + line + "'");
+    const size_t from = t.bytes.size();
+    t.bytes += line;
+    if (!t.add_spaced(from)) {
+      throw ModelError(merges_path.string() + ":" + std::to_string(line_no) +
+                       ": expected two tokens separated by one space, got '" + line + "'");
     }
-    add_merge(*m, line.substr(0, sp), line.substr(sp + 1), rank++, w);
+    line_nos.push_back(line_no);
   }
+  add_merges(*m, t, [&](size_t i) { return merges_path.string() + ":" + std::to_string(line_nos[i]); });
+  const size_t rank = t.pairs.size();
   if (rank == 0) throw ModelError(merges_path.string() + ": no merges");
 
   // GPT2TokenizerFast: ByteLevel pre-tokenizer (add_prefix_space from the config), ByteLevel decoder.
@@ -1852,11 +1709,11 @@ std::unique_ptr<Tokenizer> load_vocab_merges(const std::filesystem::path& dir) {
     if (!name) continue;
     const bool known = std::any_of(m->added.begin(), m->added.end(),
                                    [&](const AddedToken& t) { return t.content == *name; });
-    auto it = m->vocab.find(*name);
-    if (known || it == m->vocab.end()) continue;
+    const int32_t id = m->vocab.find(*name);
+    if (known || id < 0) continue;
     AddedToken t;
     t.content = *name;
-    t.id = it->second;
+    t.id = id;
     t.special = true;
     m->added.push_back(t);
   }
