@@ -309,3 +309,31 @@ TokenizerJsonParts split_tokenizer_json(std::string_view text, const std::string
 }
 
 }  // namespace lens::tok
+
+namespace lens {
+
+void check_json_depth(std::string_view text, const std::string& where) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > tok::kMaxJsonDepth) {
+        throw ModelError(where + ": JSON nested deeper than " + std::to_string(tok::kMaxJsonDepth) +
+                         " levels (at byte " + std::to_string(i) + "); refusing to parse it");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
+}  // namespace lens
