@@ -31,11 +31,12 @@ nlohmann::json read_tokenizer_config(const fs::path& dir) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& dir) {
-  const nlohmann::json tc = read_tokenizer_config(dir);
   // Byte-level BPE (tokenizer.json or vocab.json + merges.txt) first; a tokenizer.json that is not
   // byte-level (Llama 2's Metaspace) yields nullptr and falls back to sentencepiece.
   if (auto bpe = load_bpe_tokenizer(dir)) return bpe;
   if (fs::exists(dir / "tokenizer.model")) {
+    // Read here only: Gemma 3's tokenizer_config.json is 1.1 MB, and the BPE loader reads it itself.
+    const nlohmann::json tc = read_tokenizer_config(dir);
     // LlamaTokenizer defaults: BOS on, EOS off.
     auto flag = [&](const char* key, bool fallback) {
       return tc.contains(key) && tc[key].is_boolean() ? tc[key].get<bool>() : fallback;

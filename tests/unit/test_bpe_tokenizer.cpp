@@ -597,3 +597,29 @@ TEST(BpeTokenizer, BrokenVocabMergesThrowModelError) {
   EXPECT_EQ(tok->encode("ab"), (std::vector<int64_t>{2}));
   EXPECT_EQ(tok->encode("ba"), (std::vector<int64_t>{1, 0}));
 }
+
+// model.vocab and model.merges are read in place by the loader's own scanner (tokenizers/json_scan.cpp), not by
+// nlohmann: escapes, surrogate pairs and repeated keys must come out as nlohmann's DOM has them.
+TEST(BpeTokenizer, VocabAndMergesReadInPlaceAsNlohmannDoes) {
+  TempDir dir;
+  const std::vector<std::string> pieces = {"a", "\xC3\xA9", "\xF0\x9F\x98\x80", "q\"", "\\", "\n\t", "/", "a\xC3\xA9"};
+  json vocab = json::object();
+  for (size_t i = 0; i < pieces.size(); ++i) vocab[pieces[i]] = i;
+  const json model = {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array({json::array({"a", "\xC3\xA9"})})}};
+  for (bool ascii : {false, true}) {  // ensure_ascii writes \u00e9 and the pair \ud83d\ude00
+    write_file(dir.path / "tokenizer.json", tokenizer_json(model.dump(-1, ' ', ascii), "null"));
+    auto tok = lens::load_bpe_tokenizer(dir.path);
+    ASSERT_NE(tok, nullptr);
+    for (size_t i = 0; i < pieces.size(); ++i) EXPECT_EQ(tok->piece(i), pieces[i]) << i << " ascii " << ascii;
+    EXPECT_EQ(tok->encode("a\xC3\xA9\xF0\x9F\x98\x80", false), (std::vector<int64_t>{7, 2}));
+  }
+  write_file(dir.path / "tokenizer.json",
+             tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "a": 2}, "merges": []})", "null"));
+  EXPECT_EQ(lens::load_bpe_tokenizer(dir.path)->encode("a", false), (std::vector<int64_t>{2}));  // last wins
+  write_file(dir.path / "tokenizer.json",
+             tokenizer_json(R"({"type": "BPE", "vocab": {"\ud800": 0}, "merges": []})", "null"));
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "invalid JSON", "surrogate"});
+  write_file(dir.path / "tokenizer.json",
+             tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0.5}, "merges": []})", "null"));
+  expect_model_error([&] { lens::load_bpe_tokenizer(dir.path); }, {"tokenizer.json", "non-negative integer", "0.5"});
+}

@@ -3,6 +3,7 @@
 // in one process (one per line; a .jsonl file holds {"text": ...} objects) and writes JSONL to stdout.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -23,7 +24,12 @@ struct TokenizeOptions {
   std::string file;
   bool json = false;
   bool no_special = false;
+  bool timings = false;
 };
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 void run_tokenize(const TokenizeOptions& o) {
   // A tokenizer-only directory (no config.json) is fine here; anything else resolves as a model.
@@ -34,7 +40,9 @@ void run_tokenize(const TokenizeOptions& o) {
   } else {
     m = resolve_model(o.model);
   }
+  const auto t_load = std::chrono::steady_clock::now();
   auto tok = load_tokenizer(m.path);
+  const double load_s = seconds_since(t_load);
   if (!tok) throw ModelError(m.path.string() + " has no tokenizer files (tokenizer.json, vocab.json + merges.txt, tokenizer.model)");
   const std::string rule = o.no_special ? "none (--no-special)" : tok->special_rule();
   if (!o.file.empty()) {
@@ -42,6 +50,8 @@ void run_tokenize(const TokenizeOptions& o) {
     if (!in) throw InputError(o.file + ": cannot open");
     const bool jsonl = std::filesystem::path(o.file).extension() == ".jsonl";
     std::string line;
+    double encode_s = 0;
+    size_t n_texts = 0, n_bytes = 0, n_tokens = 0;
     for (size_t n = 1; std::getline(in, line); ++n) {
       std::string text = line;
       if (jsonl) {
@@ -56,13 +66,26 @@ void run_tokenize(const TokenizeOptions& o) {
           throw InputError(o.file + ":" + std::to_string(n) + ": expected an object with a string \"text\"");
         text = row["text"].get<std::string>();
       }
-      nlohmann::json r{{"schema_version", kSchemaVersion}, {"line", n}, {"ids", tok->encode(text, !o.no_special)}};
+      const auto t_encode = std::chrono::steady_clock::now();
+      std::vector<int64_t> ids = tok->encode(text, !o.no_special);
+      encode_s += seconds_since(t_encode);
+      ++n_texts, n_bytes += text.size(), n_tokens += ids.size();
+      nlohmann::json r{{"schema_version", kSchemaVersion}, {"line", n}, {"ids", std::move(ids)}};
       std::cout << dump_json(r, -1) << '\n';
     }
     std::cout.flush();
+    if (o.timings) {
+      std::cerr << fmt::format("timings: load_s {:.4f} encode_s {:.4f} texts {} bytes {} tokens {}\n", load_s,
+                               encode_s, n_texts, n_bytes, n_tokens);
+    }
     return;
   }
+  const auto t_encode = std::chrono::steady_clock::now();
   const std::vector<int64_t> ids = tok->encode(o.text, !o.no_special);
+  if (o.timings) {
+    std::cerr << fmt::format("timings: load_s {:.4f} encode_s {:.4f} texts 1 bytes {} tokens {}\n", load_s,
+                             seconds_since(t_encode), o.text.size(), ids.size());
+  }
   if (o.json) {
     nlohmann::json j{{"schema_version", kSchemaVersion}, {"model", m.name}, {"tokenizer", tok->kind()},
                      {"special_rule", rule},
@@ -97,6 +120,8 @@ void setup_tokenize(CLI::App& app) {
   });
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->add_flag("--no-special", o->no_special, "Do not add special tokens (BOS)");
+  cmd->add_flag("--timings", o->timings,
+                "Print tokenizer load and encode seconds (encode calls only, no output) to stderr");
 
 }
 
