@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "lens/error.h"
+#include "lens/hub.h"
 #include "lens/output.h"
 #include "lens/registry.h"
 #include "lens/tokenizer.h"
@@ -32,7 +33,7 @@ void run_tokenize(const TokenizeOptions& o) {
     m.path = o.model;
     m.name = std::filesystem::path(o.model).filename().string();
   } else {
-    m = resolve_model(o.model);
+    m = resolve_or_download(o.model, hub_options_from_env(is_quiet()));
   }
   auto tok = load_tokenizer(m.path);
   if (!tok) throw ModelError(m.path.string() + " has no tokenizer files (tokenizer.json, vocab.json + merges.txt, tokenizer.model)");
