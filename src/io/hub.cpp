@@ -630,9 +630,11 @@ HubSnapshot hub_download(const std::string& repo, const std::string& revision_in
     return out;
   };
   snap.files = choose_files(siblings, o, repo, shards);
-  if (!o.include.empty())
-    for (const auto& f : snap.files)
-      if (f.find("..") != std::string::npos) throw NetworkError(repo + ": refusing file name '" + f + "'");
+  // Names come from the server: none may leave snapshots/<commit>/.
+  for (const auto& f : snap.files)
+    if (f.empty() || f[0] == '/' || f == ".." || f.rfind("../", 0) == 0 || f.find("/../") != std::string::npos ||
+        (f.size() >= 3 && f.compare(f.size() - 3, 3, "/..") == 0))
+      throw NetworkError(repo + ": the Hub lists a file name lens refuses to write: '" + f + "'");
 
   // Metadata of every file first: a missing file fails before any byte is written.
   std::vector<FileMeta> metas;
