@@ -148,6 +148,19 @@ TEST_F(Download, FirstRunDownloadsSecondRunMakesNoRequest) {
   }
 }
 
+TEST_F(Download, ShardedCheckpointFetchesIndexAndShards) {
+  REQUIRE_FAKE_HUB(hub);
+  test::CliResult r = test::run_cli("run --model test-org/stories260K-sharded " + std::string(kPrompt), env(hub));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const fs::path snap = nlohmann::json::parse(r.out)["model"]["path"].get<std::string>();
+  for (const char* f : {"model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"})
+    EXPECT_TRUE(fs::exists(snap / f)) << f;
+  EXPECT_FALSE(fs::exists(snap / "model.safetensors"));
+  test::CliResult local = test::run_cli("run --model " + shared_stories().string() + " " + kPrompt);
+  ASSERT_EQ(local.code, 0) << local.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["layers"], nlohmann::json::parse(local.out)["layers"]);
+}
+
 TEST_F(Download, InterruptedDownloadResumes) {
   REQUIRE_FAKE_HUB(hub);
   hub.configure({{"drop_after", 300000}, {"drop_count", 1}});

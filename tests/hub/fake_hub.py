@@ -9,6 +9,7 @@ Repos (from --models-dir, default ../shared/models next to the repository):
   test-org/stories260K        stories260K, plus a pytorch_model.bin duplicate lens must never fetch
   test-org/gated-stories260K  the same, answering 401 (X-Error-Code: GatedRepo) without "Bearer <token>"
   test-org/bin-only           config.json + pytorch_model.bin only
+  test-org/stories260K-sharded  the same weights split in two shards + model.safetensors.index.json
 Revisions: "main", the tag "v1.0" and the commit sha all name the one commit.
 
 Usage: fake_hub.py --state DIR. Writes DIR/ports.json ({"hub": port, "storage": port, "pid": pid})
@@ -54,6 +55,32 @@ def make_repo(files, gated=False):
     return {"files": entries, "commit": commit, "gated": gated}
 
 
+def shard_safetensors(data, n_shards=2):
+    """Splits a safetensors file into n_shards files plus the index transformers writes."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", None)
+    names = sorted(header)
+    out, weight_map = {}, {}
+    for k in range(n_shards):
+        shard = "model-%05d-of-%05d.safetensors" % (k + 1, n_shards)
+        part, blob, off = {}, b"", 0
+        for name in names[k::n_shards]:
+            b, e = header[name]["data_offsets"]
+            part[name] = dict(header[name], data_offsets=[off, off + e - b])
+            blob += data[8 + n + b:8 + n + e]
+            off += e - b
+            weight_map[name] = shard
+        if meta:
+            part["__metadata__"] = meta
+        h = json.dumps(part).encode()
+        h += b" " * (-len(h) % 8)
+        out[shard] = len(h).to_bytes(8, "little") + h + blob
+    index = {"metadata": {"total_size": sum(len(v) for v in out.values())}, "weight_map": weight_map}
+    out["model.safetensors.index.json"] = json.dumps(index, indent=2).encode()
+    return out
+
+
 def load_repos(models_dir):
     src = os.path.join(models_dir, "stories260K")
     files = {}
@@ -64,6 +91,9 @@ def load_repos(models_dir):
     files["README.md"] = b"# stories260K (test copy)\n"
     REPOS["test-org/stories260K"] = make_repo(files)
     REPOS["test-org/gated-stories260K"] = make_repo(files, gated=True)
+    sharded = {k: v for k, v in files.items() if k not in ("model.safetensors", "pytorch_model.bin")}
+    sharded.update(shard_safetensors(files["model.safetensors"]))
+    REPOS["test-org/stories260K-sharded"] = make_repo(sharded)
     REPOS["test-org/bin-only"] = make_repo(
         {"config.json": files["config.json"], "pytorch_model.bin": files["pytorch_model.bin"]})
 
