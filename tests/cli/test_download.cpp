@@ -102,8 +102,9 @@ TEST_F(Download, FirstRunDownloadsSecondRunMakesNoRequest) {
   ASSERT_EQ(r.code, 0) << r.err;
   const auto first = hub.requests();
   EXPECT_GT(count(first, "storage", "GET"), 0u);
-  for (const auto& q : first)
+  for (const auto& q : first) {
     if (q["server"] == "storage") EXPECT_FALSE(q["auth"].get<bool>()) << q.dump();
+  }
   const auto j = nlohmann::json::parse(r.out);
   const std::string sha = commit();
   ASSERT_EQ(sha.size(), 40u);
@@ -219,7 +220,9 @@ TEST_F(Download, GatedRepoNeedsToken) {
   ASSERT_EQ(r.code, 0) << r.err;
   size_t authed = 0;
   for (const auto& q : hub.requests()) {
-    if (q["server"] == "storage") EXPECT_FALSE(q["auth"].get<bool>()) << q.dump();
+    if (q["server"] == "storage") {
+      EXPECT_FALSE(q["auth"].get<bool>()) << q.dump();
+    }
     authed += q["server"] == "hub" && q["auth"].get<bool>();
   }
   EXPECT_GT(authed, 0u);
