@@ -103,7 +103,9 @@ TEST_F(Download, FirstRunDownloadsSecondRunMakesNoRequest) {
   const auto first = hub.requests();
   EXPECT_GT(count(first, "storage", "GET"), 0u);
   for (const auto& q : first) {
-    if (q["server"] == "storage") EXPECT_FALSE(q["auth"].get<bool>()) << q.dump();
+    if (q["server"] == "storage") {
+      EXPECT_FALSE(q["auth"].get<bool>()) << q.dump();
+    }
   }
   const auto j = nlohmann::json::parse(r.out);
   const std::string sha = commit();
