@@ -190,6 +190,41 @@ TEST_F(Download, InterruptedDownloadResumes) {
   EXPECT_EQ(slurp(repo_dir() / "blobs" / sha), slurp(shared_stories() / "model.safetensors"));
 }
 
+TEST_F(Download, CtrlCLeavesResumableFile) {
+  REQUIRE_FAKE_HUB(hub);
+  hub.configure({{"throttle_bps", 200000}});  // model.safetensors takes ~5 s
+  // Spawned directly (not through a shell, whose background jobs ignore SIGINT), with the test env.
+  std::vector<std::string> vars = {"HF_ENDPOINT=" + hub.endpoint(), "HF_HUB_CACHE=" + cache().string(),
+                                   "HF_HOME=" + (home_ / "hf").string(), "HOME=" + home_.string(), "HF_TOKEN=",
+                                   "HF_TOKEN_PATH=", "HF_HUB_OFFLINE=0", "PATH=/usr/bin:/bin"};
+  std::vector<char*> envp;
+  for (auto& v : vars) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  const char* argv[] = {LENS_BINARY, "download", "-q", "test-org/stories260K", nullptr};
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, LENS_BINARY, nullptr, nullptr, const_cast<char**>(argv), envp.data()), 0);
+  const std::string sha = "407a7c581bdd66972383ce9ad24857713fb98786d06ea564a2fe9b34ebe77dfd";
+  const fs::path partial = repo_dir() / "blobs" / (sha + ".incomplete");
+  std::error_code ec;
+  for (int i = 0; i < 400 && !(fs::exists(partial, ec) && fs::file_size(partial, ec) > 100000); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << "lens finished before Ctrl-C; status " << status;
+  ASSERT_TRUE(fs::exists(partial));
+  const auto kept = fs::file_size(partial);
+  EXPECT_GT(kept, 100000u);
+  EXPECT_FALSE(fs::exists(repo_dir() / "blobs" / sha));
+  hub.configure(nlohmann::json::object());
+  test::CliResult r = test::run_cli("download test-org/stories260K", env(hub));
+  ASSERT_EQ(r.code, 0) << r.err;
+  bool ranged = false;
+  for (const auto& q : hub.requests()) ranged |= q["range"] == "bytes=" + std::to_string(kept) + "-";
+  EXPECT_TRUE(ranged) << "no Range request from byte " << kept;
+  EXPECT_EQ(slurp(repo_dir() / "blobs" / sha), slurp(shared_stories() / "model.safetensors"));
+}
+
 TEST_F(Download, CorruptBytesAreDetected) {
   REQUIRE_FAKE_HUB(hub);
   hub.configure({{"corrupt", true}});

@@ -17,7 +17,8 @@ once listening, appends one JSON line per request to DIR/requests.jsonl, and re-
 on every request: {"drop_after": BYTES, "drop_count": N} makes the next N storage GETs of more than BYTES
 bytes send the full Content-Length but hang up after BYTES bytes; {"missing_files": [...]} answers 404
 EntryNotFound for files the listing still names; {"corrupt": true} flips a byte of every LFS file it serves
-(a wrong-hash mode); {"token": "..."} is the token the gated repo accepts (default hf_test_token).
+(a wrong-hash mode); {"throttle_bps": B} sends storage bodies at about B bytes/s
+(time to press Ctrl-C); {"token": "..."} is the token the gated repo accepts (default hf_test_token).
 Exits when its parent process does.
 """
 import argparse
@@ -243,7 +244,19 @@ class Handler(BaseHTTPRequestHandler):
         drop_after = int(cfg.get("drop_after", 0))
         drop = self.command == "GET" and len(body) > drop_after and DROPS_DONE[0] < int(cfg.get("drop_count", 0))
         if not drop:
-            self.reply(status, headers, body)
+            bps = int(cfg.get("throttle_bps", 0))
+            if not bps or self.command != "GET":
+                self.reply(status, headers, body)
+                return
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(0, len(body), 16384):
+                self.wfile.write(body[i:i + 16384])
+                self.wfile.flush()
+                time.sleep(16384 / bps)
             return
         DROPS_DONE[0] += 1
         self.send_response(status)
