@@ -410,12 +410,11 @@ int64_t fetch_blob(const fs::path& storage, const fs::path& lock_dir, const File
   const int64_t resumed_from = have;
   Progress progress(o.progress, m.file, m.size, have);
   int write_errno = 0;
-  bool restarted = false;
+  bool seen_data = false;
   int64_t fetched = 0;
   if (m.size < 0 || have < m.size) {
     DataSink sink = [&](const char* data, size_t n, long status) {
-      if (status == 200 && have > 0 && !restarted) {  // the server ignored our Range: start over
-        restarted = true;
+      if (status == 200 && have > 0 && !seen_data) {  // the server ignored our Range: start over
         have = 0;
         sha = Sha256();
         if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) < 0) {
@@ -423,7 +422,7 @@ int64_t fetch_blob(const fs::path& storage, const fs::path& lock_dir, const File
           return false;
         }
       }
-      restarted = true;
+      seen_data = true;
       for (size_t off = 0; off < n;) {
         const ssize_t w = ::write(fd, data + off, n - off);
         if (w < 0) {
