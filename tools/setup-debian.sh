@@ -11,6 +11,7 @@ packages=(
   libtorch-dev libopenblas0-openmp
   libsentencepiece-dev libpcre2-dev libicu-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev
+  libcurl4-openssl-dev
   chromium
 )
 missing=()

@@ -15,6 +15,7 @@ enum class ExitCode : int {
   kInput = 3,      // bad input data: prompt, token ids, data files, baseline files
   kModel = 4,      // model cannot be resolved or loaded: missing/corrupt files, unsupported architecture
   kInternal = 5,   // anything else (a bug, out of memory)
+  kNetwork = 6,    // a download failed: no connection, interrupted (resumable), corrupt bytes, disk full
 };
 
 /// Base error: a message with context, plus the exit code it should produce.
@@ -44,6 +45,12 @@ class InputError : public Error {
 class ModelError : public Error {
  public:
   explicit ModelError(const std::string& msg) : Error(msg, ExitCode::kModel) {}
+};
+
+/// A download that failed for reasons outside the model: the network, the bytes received, the disk.
+class NetworkError : public Error {
+ public:
+  explicit NetworkError(const std::string& msg) : Error(msg, ExitCode::kNetwork) {}
 };
 
 }  // namespace lens

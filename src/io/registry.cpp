@@ -48,24 +48,38 @@ std::vector<fs::path> model_path_dirs() {
   return out;
 }
 
+}  // namespace
+
 std::vector<fs::path> hf_cache_dirs() {
   std::vector<fs::path> out;
-  if (const char* c = std::getenv("HF_HUB_CACHE")) out.emplace_back(c);
-  if (const char* h = std::getenv("HF_HOME")) out.push_back(fs::path(h) / "hub");
+  if (const char* c = std::getenv("HF_HUB_CACHE"); c && *c) out.emplace_back(c);
+  if (const char* h = std::getenv("HF_HOME"); h && *h) out.push_back(fs::path(h) / "hub");
   if (const char* home = std::getenv("HOME")) out.push_back(fs::path(home) / ".cache" / "huggingface" / "hub");
   return out;
 }
 
-// models--org--name/snapshots/<rev>: the revision refs/main names, else the newest snapshot.
-fs::path hf_snapshot(const fs::path& cache, const std::string& repo) {
+std::string hf_repo_folder(const std::string& repo) {
   std::string folder = "models--" + repo;
   for (size_t i; (i = folder.find('/')) != std::string::npos;) folder.replace(i, 1, "--");
-  const fs::path root = cache / folder;
+  return folder;
+}
+
+namespace {
+
+// models--org--name/snapshots/<commit>. No revision: the commit refs/main names, else the newest
+// snapshot. A revision: refs/<revision> (a branch or tag), else snapshots/<revision> (a commit).
+fs::path hf_snapshot(const fs::path& cache, const std::string& repo, const std::string& revision = "") {
+  const fs::path root = cache / hf_repo_folder(repo);
   std::error_code ec;
   if (!fs::is_directory(root / "snapshots", ec)) return {};
-  std::ifstream ref(root / "refs" / "main");
+  std::ifstream ref(root / "refs" / (revision.empty() ? "main" : revision));
   std::string rev;
   if (ref && std::getline(ref, rev) && is_checkpoint_dir(root / "snapshots" / rev)) return root / "snapshots" / rev;
+  if (!revision.empty()) {
+    if (revision.find('/') == std::string::npos && is_checkpoint_dir(root / "snapshots" / revision))
+      return root / "snapshots" / revision;
+    return {};
+  }
   fs::path best;
   fs::file_time_type newest{};
   for (const auto& e : fs::directory_iterator(root / "snapshots", ec)) {
@@ -102,29 +116,43 @@ fs::path find_in_dir(const fs::path& dir, const std::string& alias, const std::s
 
 }  // namespace
 
-ResolvedModel resolve_model(const std::string& spec) {
-  if (spec.empty()) throw UsageError("--model is empty");
+void split_revision(const std::string& spec, std::string* name, std::string* revision) {
+  const auto at = spec.rfind('@');
+  *name = at == std::string::npos ? spec : spec.substr(0, at);
+  *revision = at == std::string::npos ? "" : spec.substr(at + 1);
+}
+
+ResolvedModel resolve_model(const std::string& full_spec) {
+  if (full_spec.empty()) throw UsageError("--model is empty");
   std::error_code ec;
-  if (fs::is_directory(spec, ec)) {
-    if (!fs::exists(fs::path(spec) / "config.json"))
-      throw ModelError(spec + ": directory has no config.json (not a Hugging Face checkpoint)");
-    fs::path p = fs::absolute(spec);
+  if (fs::is_directory(full_spec, ec)) {
+    if (!fs::exists(fs::path(full_spec) / "config.json"))
+      throw ModelError(full_spec + ": directory has no config.json (not a Hugging Face checkpoint)");
+    fs::path p = fs::absolute(full_spec);
     return {p.filename().string(), "", p, "path"};
   }
+  std::string spec, revision;
+  split_revision(full_spec, &spec, &revision);
+  if (spec.empty() || (full_spec.find('@') != std::string::npos && revision.empty()))
+    throw UsageError("--model '" + full_spec + "': expected org/name@revision");
   const RegistryEntry* alias = find_alias(spec);
   const std::string repo = alias ? alias->repo : (spec.find('/') != std::string::npos ? spec : "");
   const std::string alias_name = alias ? alias->alias : (repo.empty() ? spec : "");
-  for (const auto& dir : model_path_dirs()) {
-    fs::path p = find_in_dir(dir, alias_name, repo);
-    if (!p.empty()) return {spec, repo, fs::absolute(p), "LENS_MODEL_PATH"};
+  if (!revision.empty() && repo.empty())
+    throw UsageError("--model '" + full_spec + "': @revision needs a repo id (org/name) or an alias of one");
+  if (revision.empty()) {  // a revision is a Hub notion: $LENS_MODEL_PATH directories have none
+    for (const auto& dir : model_path_dirs()) {
+      fs::path p = find_in_dir(dir, alias_name, repo);
+      if (!p.empty()) return {spec, repo, fs::absolute(p), "LENS_MODEL_PATH"};
+    }
   }
   if (!repo.empty()) {
     for (const auto& cache : hf_cache_dirs()) {
-      fs::path p = hf_snapshot(cache, repo);
+      fs::path p = hf_snapshot(cache, repo, revision);
       if (!p.empty()) return {spec, repo, p, "hf-cache"};
     }
   }
-  std::string msg = "model '" + spec + "' not found: ";
+  std::string msg = "model '" + full_spec + "' not found: ";
   if (!alias && repo.empty()) {
     std::string known;
     for (const auto& e : registry()) known += (known.empty() ? "" : ", ") + e.alias;
@@ -138,7 +166,7 @@ ResolvedModel resolve_model(const std::string& spec) {
   msg += " and the Hugging Face cache (";
   bool first = true;
   for (const auto& c : hf_cache_dirs()) msg += (first ? "" : ", ") + c.string(), first = false;
-  msg += "); download it there or pass a directory";
+  msg += "); download it with 'lens download " + repo + "' (or unset HF_HUB_OFFLINE) or pass a directory";
   throw ModelError(msg);
 }
 

@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "lens/error.h"
+#include "lens/hub.h"
 #include "lens/output.h"
 #include "lens/registry.h"
 #include "lens/tokenizer.h"
@@ -38,7 +39,7 @@ void run_tokenize(const TokenizeOptions& o) {
     m.path = o.model;
     m.name = std::filesystem::path(o.model).filename().string();
   } else {
-    m = resolve_model(o.model);
+    m = resolve_or_download(o.model, hub_options_from_env(is_quiet()));
   }
   const auto t_load = std::chrono::steady_clock::now();
   auto tok = load_tokenizer(m.path);

@@ -28,6 +28,7 @@ void setup_train(CLI::App& app);
 void setup_eval(CLI::App& app);
 void setup_merge(CLI::App& app);
 void setup_check(CLI::App& app);  // `lens diff` and `lens check`
+void setup_download(CLI::App& app);
 
 /// A model resolved and loaded for a subcommand, with its tokenizer (null when it has none).
 struct LoadedModel {
@@ -36,7 +37,7 @@ struct LoadedModel {
   std::unique_ptr<Tokenizer> tok;
 };
 
-/// Resolves `spec` (path, alias, repo id), loads the model with `dtype` / `device`, and its tokenizer.
+/// Resolves `spec` (path, alias, repo id[@revision]; a repo id not cached is downloaded from the Hub), loads the model with `dtype` / `device`, and its tokenizer.
 LoadedModel load_model(const std::string& spec, const std::string& dtype, const std::string& device,
                        bool strict = false);
 /// --strict: refuse config.json keys lens does not know instead of warning about them.

@@ -15,6 +15,7 @@
 #include "lens/allocator.h"
 #include "lens/cpu.h"
 #include "lens/error.h"
+#include "lens/hub.h"
 #include "lens/timing.h"
 
 namespace lens::cli {
@@ -59,7 +60,7 @@ std::vector<int64_t> parse_int_list(const std::string& text, const std::string& 
 
 LoadedModel load_model(const std::string& spec, const std::string& dtype, const std::string& device, bool strict) {
   LoadedModel m;
-  m.resolved = resolve_model(spec);
+  m.resolved = resolve_or_download(spec, hub_options_from_env(g_quiet));
   LoadOptions lo;
   lo.dtype = dtype;
   lo.device = device;
@@ -124,6 +125,7 @@ int run_cli(int argc, char** argv) {
   lens::cli::setup_eval(app);
   lens::cli::setup_merge(app);
   lens::cli::setup_check(app);
+  lens::cli::setup_download(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
