@@ -40,6 +40,26 @@ ThreadChoice choose_threads(const ThreadInputs& in);
 /// shows the host's path), the mount's own directory is read. None when no quota applies.
 std::optional<int> cgroup_cpu_limit(const std::filesystem::path& root, const std::string& self_cgroup);
 
+/// libgomp's wait policy as lens sets it by default (tools/lens/launcher.cpp sets it before libgomp loads,
+/// unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT), and the marker variable saying lens set it.
+constexpr const char* kLensWaitVariable = "OMP_WAIT_POLICY";
+constexpr const char* kLensWaitValue = "PASSIVE";
+constexpr const char* kLensWaitMarker = "LENS_OMP_WAIT_SET";
+
+/// The wait setting a process started with: `setting` is "OMP_WAIT_POLICY=..." and/or "GOMP_SPINCOUNT=..."
+/// (space-separated; empty when neither is set), `from` is "lens" (the launcher's default), "env" (the
+/// user's) or "libgomp" (neither set: libgomp's own default, which spins ~300,000 times before sleeping).
+struct WaitPolicy {
+  std::string setting;
+  std::string from = "libgomp";
+};
+
+/// Pure: from the environment's OMP_WAIT_POLICY, GOMP_SPINCOUNT and kLensWaitMarker.
+WaitPolicy wait_policy_of(const std::map<std::string, std::string>& env);
+
+/// This process's (getenv).
+WaitPolicy current_wait_policy();
+
 /// This process's inputs: online CPUs, sched_getaffinity, /proc/self/cgroup and the cgroup files, the
 /// environment; `flag` is --threads (0 = not given).
 ThreadInputs current_thread_inputs(int flag);

@@ -146,6 +146,26 @@ std::optional<int> cgroup_cpu_limit(const fs::path& root, const std::string& sel
   return best;
 }
 
+WaitPolicy wait_policy_of(const std::map<std::string, std::string>& env) {
+  WaitPolicy w;
+  for (const char* name : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"}) {
+    const auto it = env.find(name);
+    if (it == env.end()) continue;
+    w.setting += (w.setting.empty() ? "" : " ") + std::string(name) + "=" + it->second;
+    w.from = "env";
+  }
+  const auto own = env.find(kLensWaitVariable);
+  if (env.count(kLensWaitMarker) && own != env.end() && own->second == kLensWaitValue) w.from = "lens";
+  return w;
+}
+
+WaitPolicy current_wait_policy() {
+  std::map<std::string, std::string> env;
+  for (const char* name : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", kLensWaitMarker})
+    if (const char* v = std::getenv(name)) env[name] = v;
+  return wait_policy_of(env);
+}
+
 ThreadInputs current_thread_inputs(int flag) {
   ThreadInputs in;
   const long online = sysconf(_SC_NPROCESSORS_ONLN);

@@ -164,6 +164,20 @@ TEST(Threads, CgroupIntoChoice) {
   expect_choice(machine(4, 4, cgroup_cpu_limit(f.root, "0::/\n")), 1, "cgroup");
 }
 
+TEST(Threads, WaitPolicyOrigin) {
+  WaitPolicy w = wait_policy_of({});
+  EXPECT_EQ(w.setting, "");
+  EXPECT_EQ(w.from, "libgomp");
+  w = wait_policy_of({{kLensWaitVariable, kLensWaitValue}, {kLensWaitMarker, "1"}});
+  EXPECT_EQ(w.setting, std::string(kLensWaitVariable) + "=" + kLensWaitValue);
+  EXPECT_EQ(w.from, "lens");
+  w = wait_policy_of({{kLensWaitVariable, kLensWaitValue}});  // the same value, set by the user
+  EXPECT_EQ(w.from, "env");
+  w = wait_policy_of({{"OMP_WAIT_POLICY", "ACTIVE"}, {"GOMP_SPINCOUNT", "1000"}, {kLensWaitMarker, "1"}});
+  EXPECT_EQ(w.setting, "OMP_WAIT_POLICY=ACTIVE GOMP_SPINCOUNT=1000");
+  EXPECT_EQ(w.from, "env");
+}
+
 TEST(Threads, CurrentProcessIsSane) {
   const ThreadInputs in = current_thread_inputs(0);
   ASSERT_GE(in.cores, 1);
