@@ -110,12 +110,12 @@ def lens_flops(info, T):
 # ---------------------------------------------------------------------------------------------------- running
 
 
-def run_once(cmd, timeout_s):
-    """Run cmd; returns (wall_s, peak_rss_bytes, rc, stderr_tail). Peak RSS from wait4's ru_maxrss (KiB on Linux)."""
+def run_once(cmd, timeout_s, env=None):
+    """Run cmd (in `env`, default this process's environment); returns (wall_s, peak_rss_bytes, rc, stderr_tail). Peak RSS from wait4's ru_maxrss (KiB on Linux)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         try:
-            p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+            p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
         except OSError as e:
             return None, None, None, f"cannot start: {e}"
         killed = []
