@@ -6,9 +6,9 @@ float32 and bfloat16) and T random token ids (default 128), three conditions:
   idle     nothing else started by the benchmark
   busy     one spinning process per spare CPU (CPUs of this process's affinity mask minus one) beside the run
   taskset  every run under `taskset -c 0`, default settings
-one warm-up run per variant (in the first condition), then in each condition --rounds rounds in which every variant
-runs once, the order rotated from round to round (paired and alternating, so drifting load hits all variants
-alike). Variants:
+one warm-up run per variant, then --rounds rounds; in each round every condition, and in it every variant, runs
+once, both orders rotated from round to round (paired and alternating, so load that drifts during the benchmark
+hits all conditions and variants alike). Variants:
   lens         `lens run` with its defaults (the launcher's OMP_WAIT_POLICY=PASSIVE, threads from the allocation)
   lens-before  lens as it ran before issue #28: lens-bin started directly (libgomp's default spin-then-sleep wait)
                with --threads set to all online CPUs
@@ -17,8 +17,9 @@ alike). Variants:
   lens:NAME=VALUE[:NAME=VALUE]  `lens run` with these variables set (e.g. lens:GOMP_SPINCOUNT=10000)
 Each run is a whole process (start-up, loading, forward, lens at every layer and position, JSON to a file), with
 OMP_WAIT_POLICY, GOMP_SPINCOUNT, OMP_NUM_THREADS, SLURM_CPUS_PER_TASK removed from its environment unless the
-variant sets one. Prints median wall seconds, slowdowns against idle, and transformers' time over lens's ("lead",
-the median of the per-round ratios). Not part of the tests. See bench/README.md.
+variant sets one. Prints median wall seconds, slowdowns against idle (the median of the per-round ratios), and
+transformers' time over lens's ("lead", also the median of the per-round ratios; also for the compute alone: lens's forward and lens stages from --timing,
+hf_logit_lens.py's forward and lens). Not part of the tests. See bench/README.md.
 
 Usage: python3 bench/bench_contention.py [--models-root DIR] [--models gpt2,llama-1b] [--dtypes float32,bfloat16]
            [--T 128] [--rounds 3] [--conditions idle,busy,taskset] [--variants lens,lens-before,lens-active,hf]
@@ -108,27 +109,50 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def bench_condition(args, model_dir, dtype, ids, condition, warm_up):
-    n_busy = max(1, len(os.sched_getaffinity(0)) - 1) if condition == "busy" else 0
+def condition_variants(args, condition):
     # lens-active is the reference for the idle machine only; spinning beside busy neighbours is what lens avoids.
-    variants = [v for v in args.variants if condition == "idle" or v != "lens-active"]
+    return [v for v in args.variants if condition == "idle" or v != "lens-active"]
+
+
+def run_condition(args, model_dir, dtype, ids, condition, r):
+    """One round of one condition: every variant once, in an order rotated by the round number."""
+    variants = condition_variants(args, condition)
+    n_busy = max(1, len(os.sched_getaffinity(0)) - 1) if condition == "busy" else 0
+    k = r % len(variants)
+    order = variants[k:] + variants[:k]
     busy = start_busy(n_busy)
     try:
         loadavg = os.getloadavg()[0]
-        log(f"{os.path.basename(model_dir)} {dtype} {condition}: {n_busy} busy processes, load {loadavg:.2f}")
-        if warm_up:  # page cache, Python's bytecode cache
-            for v in variants:
-                run_variant(v, args, model_dir, dtype, ids, condition)
-        rounds = []
-        for r in range(args.rounds):
-            k = r % len(variants)
-            order = variants[k:] + variants[:k]
-            recs = {v: run_variant(v, args, model_dir, dtype, ids, condition) for v in order}
-            rounds.append({"order": order, "runs": recs, "loadavg": os.getloadavg()[0]})
-            log(f"  round {r}: " + ", ".join(f"{v} {recs[v]['wall_s']:.2f} s" for v in order))
+        recs = {v: run_variant(v, args, model_dir, dtype, ids, condition) for v in order}
     finally:
         stop_busy(busy)
-    return {"condition": condition, "busy_processes": n_busy, "loadavg_before": loadavg, "rounds": rounds}
+    log(f"  round {r} {condition} (load {loadavg:.2f}): " + ", ".join(f"{v} {recs[v]['wall_s']:.2f} s" for v in order))
+    return {"order": order, "runs": recs, "busy_processes": n_busy, "loadavg_before": loadavg}
+
+
+def bench_checkpoint(args, model_dir, dtype, ids, conditions):
+    """Warm-up, then rounds; each round runs every condition (order rotated), so a round's conditions are paired."""
+    log(f"{os.path.basename(model_dir)} {dtype}: warm-up")
+    for v in args.variants:  # page cache, Python's bytecode cache
+        run_variant(v, args, model_dir, dtype, ids, "idle")
+    out = {c: {"rounds": []} for c in conditions}
+    for r in range(args.rounds):
+        k = r % len(conditions)
+        for c in conditions[k:] + conditions[:k]:
+            out[c]["rounds"].append(run_condition(args, model_dir, dtype, ids, c, r))
+    return out
+
+
+def paired_ratios(result, c_num, v_num, c_den, v_den, key):
+    """Per round: run (c_num, v_num)'s `key` over run (c_den, v_den)'s, where both succeeded."""
+    num = result["conditions"].get(c_num, {}).get("rounds", [])
+    den = result["conditions"].get(c_den, {}).get("rounds", [])
+    out = []
+    for a, b in zip(num, den):
+        ra, rb = a["runs"].get(v_num), b["runs"].get(v_den)
+        if ra and rb and ra["rc"] == 0 and rb["rc"] == 0 and ra.get(key) and rb.get(key):
+            out.append(ra[key] / rb[key])
+    return out
 
 
 def summarize(results, variants):
@@ -148,21 +172,18 @@ def summarize(results, variants):
             for c in conds:
                 m = med[c, v]
                 cells.append(run_bench.fmt(m, ".2f"))
-                if c != "idle":
-                    idle = med["idle", v] if "idle" in conds else None
-                    cells.append(times(m / idle if m and idle else None))
+                if c != "idle":  # the median of the per-round ratios (a round's conditions ran back to back)
+                    cells.append(times(median(paired_ratios(r, c, v, "idle", v, "wall_s"))))
             lines.append(f"| {r['model']} | {r['dtype']} | {v} | " + " | ".join(cells) + " |")
         # Paired ratios within rounds: transformers over lens (lead), lens over lens-active.
-        for num, den, label in (("hf", "lens", "lead: hf / lens"), ("lens", "lens-active", "lens / lens-active")):
+        for num, den, key, label in (("hf", "lens", "wall_s", "lead: hf / lens"),
+                                     ("hf", "lens", "compute_s", "lead, compute only"),
+                                     ("lens", "lens-active", "wall_s", "lens / lens-active")):
             if num not in variants or den not in variants:
                 continue
             cells = []
             for c in conds:
-                rounds = r["conditions"].get(c, {}).get("rounds", [])
-                ratios = [rd["runs"][num]["wall_s"] / rd["runs"][den]["wall_s"] for rd in rounds
-                          if num in rd["runs"] and den in rd["runs"] and rd["runs"][num]["rc"] == 0
-                          and rd["runs"][den]["rc"] == 0]
-                cells.append(times(median(ratios)))
+                cells.append(times(median(paired_ratios(r, c, num, c, den, key))))
                 if c != "idle":
                     cells.append("")
             lines.append(f"| {r['model']} | {r['dtype']} | {label} (paired median) | " + " | ".join(cells) + " |")
@@ -207,6 +228,17 @@ def main():
                      "bench/README.md or pass --python")
         log(f"transformers side: {args.python} (torch, transformers {versions})")
 
+    os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = os.path.join(HERE, "out", f"contention-{stamp}.json")
+
+    def save(results, table=None):  # after every checkpoint, so a stopped run keeps what it measured
+        with open(path + ".tmp", "w") as f:
+            json.dump({"started_utc": stamp, "cpus": len(os.sched_getaffinity(0)), "nice": os.nice(0),
+                       "python": args.python, "hf_versions": versions, "lens": args.lens, "T": args.T,
+                       "rounds": args.rounds, "results": results, "table": table}, f, indent=1)
+        os.replace(path + ".tmp", path)
+
     rng = random.Random(args.seed)
     results = []
     for name in args.models.split(","):
@@ -217,20 +249,15 @@ def main():
                 continue
             info = run_bench.model_info(model_dir)
             ids = ",".join(str(rng.randrange(info["vocab_size"])) for _ in range(args.T))
-            res = {"model": name, "dtype": dtype, "dir": model_dir, "T": args.T, "conditions": {}}
-            for i, c in enumerate(args.conditions.split(",")):
-                res["conditions"][c] = bench_condition(args, model_dir, dtype, ids, c, warm_up=i == 0)
+            res = {"model": name, "dtype": dtype, "dir": model_dir, "T": args.T}
+            res["conditions"] = bench_checkpoint(args, model_dir, dtype, ids, args.conditions.split(","))
             results.append(res)
+            log(summarize([res], args.variants))
+            save(results)
 
     table = summarize(results, args.variants)
     print(table)
-    os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = os.path.join(HERE, "out", f"contention-{stamp}.json")
-    with open(path, "w") as f:
-        json.dump({"when_utc": stamp, "cpus": len(os.sched_getaffinity(0)), "nice": os.nice(0), "python": args.python,
-                   "hf_versions": versions, "lens": args.lens, "T": args.T, "rounds": args.rounds,
-                   "results": results, "table": table}, f, indent=1)
+    save(results, table)
     log(f"wrote {path}")
     failed = any(run["rc"] != 0 for r in results for c in r["conditions"].values() for rd in c["rounds"]
                  for run in rd["runs"].values())
