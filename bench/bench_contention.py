@@ -74,8 +74,8 @@ def run_variant(variant, args, model_dir, dtype, ids, condition):
             argv = ["taskset", "-c", "0"] + argv
         env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
         env.update(extra)
-        wall, rss, rc, tail = run_bench.run_once(argv, TIMEOUT_S, env)
-        rec = {"variant": variant, "wall_s": wall, "peak_rss": rss, "rc": rc}
+        wall, rss, rc, tail, cpu = run_bench.run_once(argv, TIMEOUT_S, env)
+        rec = {"variant": variant, "wall_s": wall, "cpu_s": cpu, "peak_rss": rss, "rc": rc}
         if rc != 0:
             rec["stderr_tail"] = tail
             log(f"  {variant}: FAILED rc={rc}: {tail[-500:]}")
@@ -156,23 +156,27 @@ def paired_ratios(result, c_num, v_num, c_den, v_den, key):
 
 
 def summarize(results, variants):
-    """Markdown table: per model/dtype/variant, median wall per condition and slowdowns against idle; lead rows."""
+    """Markdown table: per model/dtype/variant, median wall (and CPU) seconds per condition and slowdowns against
+    idle; then the paired lead and lens / lens-active rows."""
     conds = [c for c in ("idle", "busy", "taskset") if any(c in r["conditions"] for r in results)]
     head = "| model | dtype | variant | " + " | ".join(
-        f"{c} s" + ("" if c == "idle" else f" | {c}/idle") for c in conds) + " |"
+        f"{c} s" + (" | idle CPU s" if c == "idle" else f" | {c}/idle") for c in conds) + " |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
         med = {}
         for c in conds:
             rounds = r["conditions"].get(c, {}).get("rounds", [])
             for v in variants:
-                med[c, v] = median([rd["runs"][v]["wall_s"] for rd in rounds if v in rd["runs"] and rd["runs"][v]["rc"] == 0])
+                for key in ("wall_s", "cpu_s"):
+                    med[c, v, key] = median([rd["runs"][v].get(key) for rd in rounds
+                                             if v in rd["runs"] and rd["runs"][v]["rc"] == 0])
         for v in variants:
             cells = []
             for c in conds:
-                m = med[c, v]
-                cells.append(run_bench.fmt(m, ".2f"))
-                if c != "idle":  # the median of the per-round ratios (a round's conditions ran back to back)
+                cells.append(run_bench.fmt(med[c, v, "wall_s"], ".2f"))
+                if c == "idle":
+                    cells.append(run_bench.fmt(med[c, v, "cpu_s"], ".2f"))
+                else:  # the median of the per-round ratios (a round's conditions ran back to back)
                     cells.append(times(median(paired_ratios(r, c, v, "idle", v, "wall_s"))))
             lines.append(f"| {r['model']} | {r['dtype']} | {v} | " + " | ".join(cells) + " |")
         # Paired ratios within rounds: transformers over lens (lead), lens over lens-active.
@@ -183,11 +187,9 @@ def summarize(results, variants):
                 continue
             cells = []
             for c in conds:
-                cells.append(times(median(paired_ratios(r, c, num, c, den, key))))
-                if c != "idle":
-                    cells.append("")
+                cells += [times(median(paired_ratios(r, c, num, c, den, key))), ""]
             lines.append(f"| {r['model']} | {r['dtype']} | {label} (paired median) | " + " | ".join(cells) + " |")
-        r["medians"] = {f"{c}/{v}": med[c, v] for (c, v) in med}
+        r["medians"] = {f"{c}/{v}/{key}": m for (c, v, key), m in med.items()}
     return "\n".join(lines)
 
 

@@ -83,8 +83,8 @@ std::optional<int> smaller(std::optional<int> a, std::optional<int> b) {
 }
 
 // The smallest quota on the way from the cgroup `path` (as /proc/self/cgroup names it) up to `mount`.
-template <typename Read>
-std::optional<int> limit_up_to_mount(const fs::path& mount_dir, const std::string& path, Read read) {
+std::optional<int> limit_up_to_mount(const fs::path& mount_dir, const std::string& path,
+                                     std::optional<int> (*read)(const fs::path&)) {
   std::error_code ec;
   const fs::path mount = mount_dir.lexically_normal();
   if (!fs::is_directory(mount, ec)) return std::nullopt;
