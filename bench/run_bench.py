@@ -110,14 +110,15 @@ def lens_flops(info, T):
 # ---------------------------------------------------------------------------------------------------- running
 
 
-def run_once(cmd, timeout_s):
-    """Run cmd; returns (wall_s, peak_rss_bytes, rc, stderr_tail). Peak RSS from wait4's ru_maxrss (KiB on Linux)."""
+def run_once(cmd, timeout_s, env=None):
+    """Run cmd (in `env`, default this process's environment); returns (wall_s, peak_rss_bytes, rc, stderr_tail,
+    cpu_s). Peak RSS from wait4's ru_maxrss (KiB on Linux); cpu_s is user + system time."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         try:
-            p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+            p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
         except OSError as e:
-            return None, None, None, f"cannot start: {e}"
+            return None, None, None, f"cannot start: {e}", None
         killed = []
 
         def kill():
@@ -136,7 +137,7 @@ def run_once(cmd, timeout_s):
         tail = err.read()[-2000:].decode(errors="replace")
         if killed:
             tail = f"killed after {timeout_s} s timeout\n" + tail
-        return wall, ru.ru_maxrss * 1024, p.returncode, tail
+        return wall, ru.ru_maxrss * 1024, p.returncode, tail, ru.ru_utime + ru.ru_stime
 
 
 def read_lens_json(path):
@@ -174,7 +175,7 @@ def bench_one(args, info, dtype, T, rng):
         for i in range(args.warmup + args.repeats):
             if os.path.exists(out_json):
                 os.unlink(out_json)
-            wall, rss, rc, tail = run_once(cmd, args.timeout)
+            wall, rss, rc, tail, _ = run_once(cmd, args.timeout)
             phase = "warm-up" if i < args.warmup else f"run {i - args.warmup + 1}/{args.repeats}"
             if rc != 0:
                 res["error"] = f"{phase}: exit code {rc}: {tail.strip()[-1000:]}"

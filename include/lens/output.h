@@ -33,14 +33,25 @@ struct ModelInfo {
   std::vector<std::string> ignored_config_keys;  // config.json keys lens did not read (ModelConfig::ignored_keys)
 };
 
+/// How the run was executed: threads and where their number came from (lens/threads.h), and libgomp's
+/// wait setting (WaitPolicy). Machine-dependent, unlike the rest of the document.
+struct RuntimeInfo {
+  int threads = 1;
+  std::string threads_from;  // flag | env | slurm | cgroup | affinity | cores
+  std::string omp_wait;      // e.g. "OMP_WAIT_POLICY=PASSIVE"; empty: libgomp's default
+  std::string omp_wait_from;  // lens | env | libgomp
+};
+
 struct RunDocument {
   ModelInfo model;
   std::optional<std::string> prompt;
   std::vector<TokenInfo> tokens;
   std::vector<LensResult> lenses;  // one per lens ("logit", "tuned")
   std::optional<AttentionCapture> attention;  // with --attention
+  std::optional<RuntimeInfo> runtime;  // set by the CLI
 };
 
+void to_json(nlohmann::json& j, const RuntimeInfo& v);
 void to_json(nlohmann::json& j, const TokenProb& v);
 void to_json(nlohmann::json& j, const TokenRank& v);
 void to_json(nlohmann::json& j, const PositionStats& v);

@@ -6,6 +6,11 @@ namespace lens {
 
 using nlohmann::json;
 
+void to_json(json& j, const RuntimeInfo& v) {
+  j = json{{"threads", v.threads}, {"threads_from", v.threads_from}, {"omp_wait", v.omp_wait},
+           {"omp_wait_from", v.omp_wait_from}};
+}
+
 void to_json(json& j, const TokenProb& v) { j = json{{"id", v.id}, {"prob", v.prob}, {"logit", v.logit}}; }
 void to_json(json& j, const TokenRank& v) { j = json{{"id", v.id}, {"rank", v.rank}, {"prob", v.prob}}; }
 
@@ -76,6 +81,7 @@ json run_document_json(const RunDocument& doc, const TokenNamer& namer) {
   if (doc.prompt) j["prompt"] = *doc.prompt;
   j["tokens"] = json::array();
   for (const auto& t : doc.tokens) j["tokens"].push_back({{"id", t.id}, {"text", t.text}});
+  if (doc.runtime) j["runtime"] = *doc.runtime;
   if (doc.lenses.empty()) return j;
   const LensResult& first = doc.lenses.front();
   j["lens"] = first.lens;

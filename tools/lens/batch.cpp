@@ -321,7 +321,7 @@ void store_logprobs_sidecar(json& j, const RunDocument& doc, const std::string& 
 }
 
 void run_batch(Model& model, const Tokenizer* tok, const std::string& model_name, const LensOptions& opts,
-               bool add_special, const std::string& output, const BatchFlags& f) {
+               bool add_special, const std::string& output, const BatchFlags& f, const RuntimeInfo& runtime) {
   const auto [shard_k, shard_n] = parse_shard(f.shard);
   if (f.resume && output.empty()) throw UsageError("--resume needs -o FILE (the output to continue)");
   if (f.store_logprobs && output.empty()) throw UsageError("--store-logprobs needs -o FILE (the log-probs go next to it)");
@@ -378,6 +378,7 @@ void run_batch(Model& model, const Tokenizer* tok, const std::string& model_name
           rec = error_record(it, out.error_code, out.error_message);
         } else {
           rec = run_document_json(*out.doc, namer);
+          rec["runtime"] = runtime;
           rec["index"] = it.index;
           rec["id"] = it.id;
           if (f.store_logprobs)

@@ -26,9 +26,9 @@ struct BatchFlags {
 void add_batch_flags(CLI::App* cmd, BatchFlags& flags);
 
 /// Runs every prompt of flags.prompts (this shard's share) and streams one record per prompt to
-/// `output` (stdout when empty). Throws Error(kDrift) at the end when some prompts failed.
+/// `output` (stdout when empty), each with `runtime`. Throws Error(kDrift) at the end when some prompts failed.
 void run_batch(Model& model, const Tokenizer* tok, const std::string& model_name, const LensOptions& opts,
-               bool add_special, const std::string& output, const BatchFlags& flags);
+               bool add_special, const std::string& output, const BatchFlags& flags, const RuntimeInfo& runtime);
 
 /// Single run with --store-logprobs: writes doc's log-probs next to `output` (OUTPUT.logprobs.safetensors)
 /// and references the file from `j`.

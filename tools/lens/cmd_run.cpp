@@ -67,7 +67,8 @@ constexpr int64_t kInlineAttentionValues = 1 << 16;
 
 void run_run(const RunOptions& o) {
   set_quiet(o.quiet);
-  set_threads(o.threads);
+  const RuntimeInfo runtime = set_threads(o.threads);
+  if (o.timing) log_runtime(runtime);
   if (o.have_prompt + !o.token_ids.empty() + !o.batch.prompts.empty() != 1)
     throw UsageError("give exactly one of --prompt, --token-ids and --prompts");
   const auto t0 = std::chrono::steady_clock::now();
@@ -97,7 +98,7 @@ void run_run(const RunOptions& o) {
       throw UsageError("--attention, --view and --svg work on single prompts, not with --prompts");
     for (const auto& l : o.lenses)
       if (l != "logit") throw UsageError("--lens " + l + " works on single prompts; batches run the logit lens");
-    run_batch(*model, tok.get(), resolved.name, lens_opts, !o.no_special, o.output, o.batch);
+    run_batch(*model, tok.get(), resolved.name, lens_opts, !o.no_special, o.output, o.batch, runtime);
     if (o.timing) log_timing();
     return;
   }
@@ -125,6 +126,7 @@ void run_run(const RunOptions& o) {
   for (const auto& l : owned) lenses.push_back(l.get());
   const bool want_attn = o.attention || !o.view.empty();
   RunDocument doc = run_prompt(*model, tok.get(), resolved.name, lenses, in, lens_opts, want_attn ? &o.attn : nullptr);
+  doc.runtime = runtime;
   const TokenNamer namer = make_namer(tok.get());
   const auto t2 = std::chrono::steady_clock::now();
   log(fmt::format("ran {} tokens in {:.2f} s", doc.tokens.size(), std::chrono::duration<double>(t2 - t1).count()));

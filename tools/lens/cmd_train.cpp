@@ -57,7 +57,8 @@ int64_t eos_of(const Model& model, const Tokenizer& tok) {
 
 void run_train(TrainCliOptions o) {
   set_quiet(o.quiet);
-  set_threads(o.threads);
+  const RuntimeInfo runtime = set_threads(o.threads);
+  if (o.timing) log_runtime(runtime);
   if (o.val_fraction != 0 && !o.eval_data.empty()) throw UsageError("give --val-fraction or --eval-data, not both");
   o.train.loss = o.loss == "ce" ? LensLoss::kCE : LensLoss::kKL;
   o.train.output = o.output;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lens/model.h"
+#include "lens/output.h"
 #include "lens/registry.h"
 #include "lens/tokenizer.h"
 
@@ -49,8 +50,12 @@ void add_runtime_flags(CLI::App* cmd, int& threads, std::string& dtype, std::str
 /// Parses "1,2,3" into integers; throws UsageError naming `flag` on anything else.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);
 
-/// Sets libtorch's intra-op threads (0 = number of cores).
-void set_threads(int n);
+/// Sets libtorch's intra-op threads: `flag` (--threads) when > 0, else OMP_NUM_THREADS, else the CPUs this
+/// process may use (lens/threads.h). Returns the count, its source and libgomp's wait setting.
+RuntimeInfo set_threads(int flag);
+
+/// "runtime: 2 threads (cores), OMP_WAIT_POLICY=PASSIVE (lens)" on stderr (with --timing).
+void log_runtime(const RuntimeInfo& r);
 
 /// Terminal width for tables (COLUMNS, the tty, or 120).
 int terminal_width();

@@ -9,13 +9,13 @@
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include "commands.h"
 #include "lens/allocator.h"
 #include "lens/cpu.h"
 #include "lens/error.h"
 #include "lens/hub.h"
+#include "lens/threads.h"
 #include "lens/timing.h"
 
 namespace lens::cli {
@@ -82,7 +82,10 @@ LoadedModel load_model(const std::string& spec, const std::string& dtype, const 
 }
 
 void add_runtime_flags(CLI::App* cmd, int& threads, std::string& dtype, std::string& device, bool& quiet) {
-  cmd->add_option("-t,--threads", threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("-t,--threads", threads,
+                  "CPU threads (default: OMP_NUM_THREADS, else the CPUs this process may use: affinity mask, "
+                  "cgroup quota, SLURM_CPUS_PER_TASK)")
+      ->check(CLI::Range(0, 1024));
   cmd->add_option("--dtype", dtype, "Weight dtype")
       ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}))
       ->capture_default_str();
@@ -94,9 +97,16 @@ void add_strict_flag(CLI::App* cmd, bool& strict) {
   cmd->add_flag("--strict", strict, "Refuse config.json keys lens does not know (default: warn and record them)");
 }
 
-void set_threads(int n) {
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(n);
+RuntimeInfo set_threads(int flag) {
+  const ThreadChoice c = choose_threads(current_thread_inputs(flag));
+  at::set_num_threads(c.threads);  // also libgomp's team size, which OpenBLAS and oneDNN follow
+  const WaitPolicy w = current_wait_policy();
+  return RuntimeInfo{at::get_num_threads(), c.from, w.setting, w.from};  // what libtorch took, not what we asked
+}
+
+void log_runtime(const RuntimeInfo& r) {
+  log(fmt::format("runtime: {} thread{} ({}), {} ({})", r.threads, r.threads == 1 ? "" : "s", r.threads_from,
+                  r.omp_wait.empty() ? "libgomp's default wait policy" : r.omp_wait, r.omp_wait_from));
 }
 
 int terminal_width() {
